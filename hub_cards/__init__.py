@@ -41,6 +41,7 @@ def example_dataset_card_context() -> dict[str, Any]:
         },
         "counts": {c: {s: 0 for s in ("clean", "adversarial")} for c in ("intrinsic", "extrinsic")},
         "num_videos": 0,
+        "categories": {"light": 0, "severe": 0, "absolute": 0, "relative": 0},
         "build": {"seed": 0, "num_videos_requested": 562, "source": "COIN.json"},
         "skips": {},
         "size_category": "n<1K",

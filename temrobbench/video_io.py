@@ -1,0 +1,265 @@
+"""Video decoding, clip encoding and clip concatenation with PyAV (in-process FFmpeg + libx264).
+
+The build decodes a source video once, sequentially, and encodes each event clip once into a
+small in-memory MP4. Every output video (clean order, edited orders) is then a *remux* of those
+clips' packets in another order: no second decode, no second encode. Each clip starts with its
+own keyframe, so any order of clips is a valid stream, and all clips of a video share one encoder
+configuration, hence one codec header.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import av
+import numpy as np
+
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
+
+
+class VideoDecodeError(RuntimeError):
+    """A video file is missing, unreadable, or shorter than its annotations say."""
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How event clips are encoded (H.264, yuv420p: plays in browsers and on the Hub viewer)."""
+
+    max_height: int = 360
+    max_fps: float = 30.0
+    crf: int = 23
+    preset: str = "veryfast"
+
+    def x264_options(self) -> dict[str, str]:
+        # One thread and no B-frames: x264 output is then byte-identical across runs and machines
+        # with the same FFmpeg build, and packets need no reordering when clips are concatenated.
+        return {"crf": str(self.crf), "preset": self.preset, "bf": "0", "threads": "1"}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    fps: float
+    duration: float
+    width: int
+    height: int
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Frame rate, duration and size of a video file; raises :class:`VideoDecodeError`."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            else:
+                duration = 0.0
+            if fps <= 0 or stream.codec_context.width <= 0:
+                raise VideoDecodeError(f"{path}: cannot read frame rate or size")
+            return VideoInfo(fps, duration, stream.codec_context.width, stream.codec_context.height)
+    except VideoDecodeError:
+        raise
+    except (av.error.FFmpegError, OSError) as err:
+        raise VideoDecodeError(f"{path}: cannot open video ({err})") from None
+
+
+def output_size(width: int, height: int, max_height: int) -> tuple[int, int]:
+    """Size after scaling down to at most ``max_height`` rows, both sides even (yuv420p needs it).
+
+    >>> output_size(1280, 720, 360), output_size(90, 61, 360)
+    ((640, 360), (90, 60))
+    """
+    scale = min(1.0, max_height / height)
+    w = max(2, int(round(width * scale / 2)) * 2)
+    h = max(2, int(round(height * scale / 2)) * 2)
+    return w, h
+
+
+def output_fps(source_fps: float, max_fps: float) -> Fraction:
+    """The clip frame rate: the source's (as an exact fraction when it is NTSC-like), capped."""
+    fps = Fraction(source_fps).limit_denominator(1001)
+    return fps if fps <= max_fps else Fraction(max_fps).limit_denominator(1001)
+
+
+def _decoded_frames(path: str, start_at: float) -> Iterator[av.VideoFrame]:
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # FFmpeg's own frame/slice threads: deterministic output
+        if start_at > 1.0:
+            # One seek to the keyframe before the first event skips decoding the video's intro.
+            container.seek(int(max(0.0, start_at - 1.0) / stream.time_base), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            if frame.time is not None:
+                yield frame
+
+
+class _ClipEncoder:
+    """Encodes one clip into an in-memory MP4 (its own keyframe first)."""
+
+    def __init__(self, width: int, height: int, fps: Fraction, settings: EncodeSettings) -> None:
+        self.buffer = io.BytesIO()
+        self.container = av.open(self.buffer, "w", format="mp4")
+        self.stream = self.container.add_stream("libx264", rate=fps, options=settings.x264_options())
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        self.width, self.height = width, height
+        self.time_base = Fraction(1) / fps
+        self.count = 0
+
+    def add(self, frame: av.VideoFrame) -> None:
+        out = frame.reformat(width=self.width, height=self.height, format="yuv420p")
+        out.pts, out.time_base = self.count, self.time_base
+        self.count += 1
+        for packet in self.stream.encode(out):
+            self.container.mux(packet)
+
+    def add_array(self, rgb: np.ndarray) -> None:
+        self.add(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24"))
+
+    def finish(self) -> bytes:
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+        return self.buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class EncodedClips:
+    """Event clips of one video, each a complete MP4 in memory, in annotation order."""
+
+    clips: list[bytes]
+    fps: float
+    frame_counts: list[int]
+
+    @property
+    def duration(self) -> float:
+        """Seconds of video the clips make once concatenated, in any order."""
+        return sum(self.frame_counts) / self.fps
+
+
+def encode_event_clips(
+    path: str | os.PathLike,
+    segments: Sequence[tuple[float, float]],
+    settings: EncodeSettings = EncodeSettings(),
+) -> EncodedClips:
+    """Decode ``path`` once and encode each ``[start, end)`` segment as its own MP4 clip.
+
+    Frames are resampled onto the output frame-rate grid (the latest decoded frame at or before
+    each grid time), which also regularises variable-frame-rate sources. Segments must be sorted
+    and non-overlapping.
+    """
+    path = str(path)
+    info = probe_video(path)
+    fps = output_fps(info.fps, settings.max_fps)
+    width, height = output_size(info.width, info.height, settings.max_height)
+    # Grid times of every output frame, per segment, consumed in order as frames decode.
+    grids = [[start + k / fps for k in range(max(1, round((end - start) * fps)))] for start, end in segments]
+    encoders = [_ClipEncoder(width, height, fps, settings) for _ in segments]
+    seg, k = 0, 0
+    previous: av.VideoFrame | None = None
+    try:
+        for frame in _decoded_frames(path, segments[0][0] if segments else 0.0):
+            while seg < len(grids) and previous is not None and grids[seg][k] < frame.time:
+                encoders[seg].add(previous)
+                k += 1
+                if k == len(grids[seg]):
+                    seg, k = seg + 1, 0
+            if seg == len(grids):
+                break
+            previous = frame
+        # The last decoded frame covers the grid times after it, up to the video's end.
+        last_time = previous.time if previous is not None else 0.0
+        while seg < len(grids) and previous is not None and grids[seg][k] < last_time + 1.5 / info.fps:
+            encoders[seg].add(previous)
+            k += 1
+            if k == len(grids[seg]):
+                seg, k = seg + 1, 0
+    except av.error.FFmpegError as err:
+        raise VideoDecodeError(f"{path}: decoding failed ({err})") from None
+    if seg < len(grids):
+        start, end = segments[seg]
+        raise VideoDecodeError(
+            f"{path}: segment {seg} [{start}, {end}] s has no frames: the video ends at {last_time:.2f} s"
+        )
+    return EncodedClips([encoder.finish() for encoder in encoders], float(fps), [len(g) for g in grids])
+
+
+def concat_clips(clips: Sequence[bytes], order: Iterable[int], out_path: str | os.PathLike) -> None:
+    """Write the clips in ``order`` as one MP4 by remuxing their packets (no re-encoding).
+
+    The file appears at ``out_path`` only once complete (written beside it, then renamed).
+    """
+    inputs = [av.open(io.BytesIO(clips[i])) for i in order]
+    headers = {bytes(inp.streams.video[0].codec_context.extradata or b"") for inp in inputs}
+    if len(headers) != 1:
+        raise ValueError("clips were encoded with different settings and cannot be concatenated")
+    with atomic_path(out_path) as tmp:
+        with av.open(tmp, "w", format="mp4") as out:
+            stream = out.add_stream_from_template(inputs[0].streams.video[0])
+            offset = 0
+            for inp in inputs:
+                end = offset
+                for packet in inp.demux(inp.streams.video[0]):
+                    if packet.size == 0:  # the demuxer's end-of-stream marker
+                        continue
+                    packet.pts += offset
+                    packet.dts += offset
+                    end = max(end, packet.pts + packet.duration)
+                    packet.stream = stream
+                    out.mux(packet)
+                offset = end
+    for inp in inputs:
+        inp.close()
+
+
+def write_video(frames: Iterable[np.ndarray], fps: float, out_path: str | os.PathLike, settings: EncodeSettings = EncodeSettings()) -> None:
+    """Encode RGB frames (H x W x 3 uint8) as an H.264 MP4 at ``out_path``, atomically."""
+    encoder: _ClipEncoder | None = None
+    for rgb in frames:
+        if encoder is None:
+            h, w = rgb.shape[:2]
+            encoder = _ClipEncoder(w, h, Fraction(fps).limit_denominator(1001), settings)
+        encoder.add_array(rgb)
+    if encoder is None:
+        raise ValueError("no frames to write")
+    with atomic_path(out_path) as tmp:
+        Path(tmp).write_bytes(encoder.finish())
+
+
+def read_frames(path: str | os.PathLike) -> list[np.ndarray]:
+    """All frames of a video as RGB arrays (tests and small videos only)."""
+    try:
+        with av.open(str(path)) as container:
+            return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except av.error.FFmpegError as err:
+        raise VideoDecodeError(f"{path}: decoding failed ({err})") from None
+
+
+class atomic_path:
+    """Context manager yielding a temporary path in the target's folder, renamed onto the target
+    on success and removed on failure, so a half-written file never carries the final name."""
+
+    def __init__(self, target: str | os.PathLike) -> None:
+        self.target = Path(target)
+
+    def __enter__(self) -> str:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=".partial-", suffix=self.target.suffix, dir=self.target.parent)
+        os.close(fd)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.chmod(self.tmp, 0o644)  # mkstemp makes files private; outputs are meant to be shared
+            os.replace(self.tmp, self.target)
+        elif os.path.exists(self.tmp):
+            os.remove(self.tmp)
