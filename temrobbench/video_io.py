@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import av
+import cv2
 import numpy as np
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
@@ -39,7 +40,7 @@ class EncodeSettings:
     def x264_options(self) -> dict[str, str]:
         # One thread and no B-frames: x264 output is then byte-identical across runs and machines
         # with the same FFmpeg build, and packets need no reordering when clips are concatenated.
-        return {"crf": str(self.crf), "preset": self.preset, "bf": "0", "threads": "1"}
+        return {"crf": str(self.crf), "preset": self.preset, "bf": "0", "x264-params": "threads=1:lookahead-threads=1"}
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,37 @@ def output_fps(source_fps: float, max_fps: float) -> Fraction:
 def _decoded_frames(path: str, start_at: float) -> Iterator[av.VideoFrame]:
     with av.open(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # FFmpeg's own frame/slice threads: deterministic output
+        stream.thread_type = "AUTO"  # FFmpeg's frame/slice threads: decoded pictures are exact
         if start_at > 1.0:
             # One seek to the keyframe before the first event skips decoding the video's intro.
             container.seek(int(max(0.0, start_at - 1.0) / stream.time_base), stream=stream, backward=True)
         for frame in container.decode(stream):
             if frame.time is not None:
                 yield frame
+
+
+def _yuv420_copy(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
+    """``frame`` as planar YUV 4:2:0 at the output size, in NumPy memory of its own.
+
+    FFmpeg's scaler runs threads of its own, and with them the encoded bytes depended on timing
+    (rarely, under load). Sources are almost always yuv420p already: their planes are copied as
+    they are and scaled with OpenCV, so the output is byte-identical run to run.
+    """
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p", threads=1)
+    planes = frame.to_ndarray()  # (H * 3 / 2, W): Y, then U and V stacked
+    if (frame.width, frame.height) == (width, height):
+        return planes
+    h, w = frame.height, frame.width
+    y = cv2.resize(planes[:h], (width, height), interpolation=cv2.INTER_AREA)
+    chroma = planes[h:].reshape(2, h // 2, w // 2)
+    u, v = (cv2.resize(c, (width // 2, height // 2), interpolation=cv2.INTER_AREA) for c in chroma)
+    return np.concatenate([y, u.reshape(height // 4, width), v.reshape(height // 4, width)])
+
+
+def rgb_to_yuv420(rgb: np.ndarray) -> np.ndarray:
+    """An RGB frame (even sides) as the planar YUV 4:2:0 array ``from_ndarray`` takes."""
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
 
 
 class _ClipEncoder:
@@ -111,19 +136,20 @@ class _ClipEncoder:
         self.container = av.open(self.buffer, "w", format="mp4")
         self.stream = self.container.add_stream("libx264", rate=fps, options=settings.x264_options())
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        # PyAV otherwise opens encoders with automatic threading, and x264's threaded rate
+        # control makes the bytes depend on timing: parallelism comes from build workers instead.
+        self.stream.codec_context.thread_count = 1
+        self.stream.codec_context.thread_type = "NONE"
         self.width, self.height = width, height
         self.time_base = Fraction(1) / fps
         self.count = 0
 
-    def add(self, frame: av.VideoFrame) -> None:
-        out = frame.reformat(width=self.width, height=self.height, format="yuv420p")
-        out.pts, out.time_base = self.count, self.time_base
+    def add_yuv(self, planes: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        frame.pts, frame.time_base = self.count, self.time_base
         self.count += 1
-        for packet in self.stream.encode(out):
+        for packet in self.stream.encode(frame):
             self.container.mux(packet)
-
-    def add_array(self, rgb: np.ndarray) -> None:
-        self.add(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24"))
 
     def finish(self) -> bytes:
         for packet in self.stream.encode(None):
@@ -163,34 +189,41 @@ def encode_event_clips(
     width, height = output_size(info.width, info.height, settings.max_height)
     # Grid times of every output frame, per segment, consumed in order as frames decode.
     grids = [[start + k / fps for k in range(max(1, round((end - start) * fps)))] for start, end in segments]
-    encoders = [_ClipEncoder(width, height, fps, settings) for _ in segments]
+    clips: list[bytes] = []
+    encoder = _ClipEncoder(width, height, fps, settings)
     seg, k = 0, 0
-    previous: av.VideoFrame | None = None
+    previous: np.ndarray | None = None
+    previous_time = 0.0
+
+    def emit() -> None:
+        # One encoder at a time: a clip is finished before the next one starts.
+        nonlocal seg, k, encoder
+        encoder.add_yuv(previous)
+        k += 1
+        if k == len(grids[seg]):
+            clips.append(encoder.finish())
+            seg, k = seg + 1, 0
+            if seg < len(grids):
+                encoder = _ClipEncoder(width, height, fps, settings)
+
     try:
         for frame in _decoded_frames(path, segments[0][0] if segments else 0.0):
             while seg < len(grids) and previous is not None and grids[seg][k] < frame.time:
-                encoders[seg].add(previous)
-                k += 1
-                if k == len(grids[seg]):
-                    seg, k = seg + 1, 0
+                emit()
             if seg == len(grids):
                 break
-            previous = frame
+            previous, previous_time = _yuv420_copy(frame, width, height), frame.time
         # The last decoded frame covers the grid times after it, up to the video's end.
-        last_time = previous.time if previous is not None else 0.0
-        while seg < len(grids) and previous is not None and grids[seg][k] < last_time + 1.5 / info.fps:
-            encoders[seg].add(previous)
-            k += 1
-            if k == len(grids[seg]):
-                seg, k = seg + 1, 0
+        while seg < len(grids) and previous is not None and grids[seg][k] < previous_time + 1.5 / info.fps:
+            emit()
     except av.error.FFmpegError as err:
         raise VideoDecodeError(f"{path}: decoding failed ({err})") from None
     if seg < len(grids):
         start, end = segments[seg]
         raise VideoDecodeError(
-            f"{path}: segment {seg} [{start}, {end}] s has no frames: the video ends at {last_time:.2f} s"
+            f"{path}: segment {seg} [{start}, {end}] s has no frames: the video ends at {previous_time:.2f} s"
         )
-    return EncodedClips([encoder.finish() for encoder in encoders], float(fps), [len(g) for g in grids])
+    return EncodedClips(clips, float(fps), [len(g) for g in grids])
 
 
 def concat_clips(clips: Sequence[bytes], order: Iterable[int], out_path: str | os.PathLike) -> None:
@@ -228,17 +261,17 @@ def write_video(frames: Iterable[np.ndarray], fps: float, out_path: str | os.Pat
         if encoder is None:
             h, w = rgb.shape[:2]
             encoder = _ClipEncoder(w, h, Fraction(fps).limit_denominator(1001), settings)
-        encoder.add_array(rgb)
+        encoder.add_yuv(rgb_to_yuv420(rgb))
     if encoder is None:
         raise ValueError("no frames to write")
     with atomic_path(out_path) as tmp:
         Path(tmp).write_bytes(encoder.finish())
 
 
-def read_frames(path: str | os.PathLike) -> list[np.ndarray]:
-    """All frames of a video as RGB arrays (tests and small videos only)."""
+def read_frames(path: str | os.PathLike | io.BytesIO) -> list[np.ndarray]:
+    """All frames of a video (a path or an in-memory file) as RGB arrays (tests, small videos)."""
     try:
-        with av.open(str(path)) as container:
+        with av.open(path if isinstance(path, io.BytesIO) else str(path)) as container:
             return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     except av.error.FFmpegError as err:
         raise VideoDecodeError(f"{path}: decoding failed ({err})") from None

@@ -1,0 +1,23 @@
+"""``temrobbench synth``: write a COIN-format source (COIN.json + videos) from scratch."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..synth import SynthConfig, synthesize_coin
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("synth", help="write a synthetic COIN-format source (COIN.json + mp4 videos)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--num-videos", type=int, default=SynthConfig.num_videos)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--canonical", action="store_true", help="every video follows its task's step order exactly")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    coin = synthesize_coin(args.out, SynthConfig(num_videos=args.num_videos, seed=args.seed, canonical=args.canonical))
+    print(f"Wrote {coin} and {args.num_videos} videos under {coin.parent / 'videos'}")
+    print(f"Next: temrobbench build --coin {coin} --videos {coin.parent / 'videos'} --out OUT")
+    return 0
