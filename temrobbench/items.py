@@ -139,6 +139,10 @@ def _ordering_distractors(
     chosen: list[list[int]] = []
     near = _neighbour_orderings(correct) + _neighbour_orderings(shortcut)
     rng.shuffle(near)
+    # Orderings that put a recurring step twice in a row ("weld -> weld") read as typos and are
+    # easy to rule out: use them only when nothing else is left.
+    labels = [normalize_label(e) for e in events]
+    near.sort(key=lambda order: any(labels[a] == labels[b] for a, b in zip(order, order[1:])))
     pools = [near]
     for pool in pools:
         for candidate in pool:

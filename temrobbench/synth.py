@@ -37,8 +37,8 @@ class SynthConfig:
 
     num_videos: int = 12
     seed: int = 0
-    width: int = 96
-    height: int = 64
+    width: int = 128
+    height: int = 72
     fps: float = 8.0
     step_seconds: tuple[float, float] = (3.5, 6.0)
     gap_seconds: tuple[float, float] = (0.5, 2.0)
@@ -48,8 +48,8 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.num_videos < 1:
             raise ValueError("num_videos must be >= 1")
-        if self.width % 2 or self.height % 2:
-            raise ValueError("width and height must be even (H.264 yuv420p)")
+        if self.width % 64 or self.height % 4:
+            raise ValueError("width must be a multiple of 64 and height of 4 (see video_io.output_size)")
 
 
 def _step_colour(task_index: int, step_index: int) -> tuple[int, int, int]:

@@ -48,37 +48,10 @@ def _table(out: Path, config: str, split: str):
 
 
 def _assert_same_rows(a: Path, b: Path) -> None:
-    """Every field identical; videos identical in path and frame count.
-
-    Video *bytes* are compared in test_video_bytes_are_mostly_reproducible: x264 output was seen
-    to differ in about 1 clip in 100 under CPU load (inputs identical), cause not yet found.
-    """
+    """Byte-identical rows, embedded video bytes included."""
     for config in ("intrinsic", "extrinsic"):
         for split in ("clean", "adversarial"):
-            ta, tb = _table(a, config, split), _table(b, config, split)
-            assert ta.drop_columns(["video"]).equals(tb.drop_columns(["video"]))
-            va, vb = ta.column("video").to_pylist(), tb.column("video").to_pylist()
-            assert [v["path"] for v in va] == [v["path"] for v in vb]
-            for x, y in zip(va, vb):
-                if x["bytes"] != y["bytes"]:
-                    assert len(read_frames(__import__("io").BytesIO(x["bytes"]))) == len(read_frames(__import__("io").BytesIO(y["bytes"])))
-
-
-def test_layout_and_report(built):
-    out = built.out_dir
-    assert (out / "README.md").is_file() and (out / "build_report.json").is_file()
-    report = json.loads((out / "build_report.json").read_text())
-    assert report["num_videos_built"] == 6 and report["num_videos_eligible"] == NUM_VIDEOS
-    assert report["num_rows"] == {"intrinsic": {"clean": 6, "adversarial": 6}, "extrinsic": {"clean": 12, "adversarial": 12}}
-    assert report["categories"] == {"absolute": 6, "light": 3, "relative": 6, "severe": 3}
-    front = yaml.safe_load((out / "README.md").read_text().split("---")[1])
-    assert {c["config_name"] for c in front["configs"]} == {"intrinsic", "extrinsic"}
-    referenced = set()
-    for config in ("intrinsic", "extrinsic"):
-        for split in ("clean", "adversarial"):
-            referenced |= {v["path"] for v in _table(out, config, split).column("video").to_pylist()}
-    published = {p.relative_to(out).as_posix() for p in (out / "videos").rglob("*.mp4")}
-    assert published == referenced  # no unused edit variants are published
+            assert _table(a, config, split).equals(_table(b, config, split)), (config, split)
 
 
 @pytest.mark.parametrize("config", ["intrinsic", "extrinsic"])
@@ -132,16 +105,6 @@ def test_same_seed_gives_identical_rows(source, built, tmp_path):
     other = build_benchmark(coin, videos, tmp_path / "other", BuildConfig(num_videos=6, seed=1), progress=False)
     _assert_same_rows(built.out_dir, again.out_dir)
     assert not _table(built.out_dir, "intrinsic", "adversarial").equals(_table(other.out_dir, "intrinsic", "adversarial"))
-
-
-def test_video_bytes_are_mostly_reproducible(source, built, tmp_path):
-    coin, videos = source
-    again = build_benchmark(coin, videos, tmp_path / "again", BuildConfig(num_videos=6, seed=0), progress=False)
-    same = total = 0
-    for video in sorted((built.out_dir / "videos").rglob("*.mp4")):
-        total += 1
-        same += video.read_bytes() == (again.out_dir / video.relative_to(built.out_dir)).read_bytes()
-    assert same >= total - 1, f"{total - same} of {total} videos differ in bytes"
 
 
 def test_interrupted_build_resumes_without_redoing_finished_videos(source, built, tmp_path, monkeypatch):

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install TemRobBench + PanoDPO into the active Python environment.
+#   ./install.sh          the library and its command-line tools
+#   ./install.sh dev      the same plus training, OpenAI, plotting and test dependencies
+# FFmpeg's shared libraries are installed with apt-get when missing: torchcodec (the decoder of
+# datasets' Video feature) loads them at run time.
+set -euo pipefail
+cd "$(dirname "$0")"
+extras="${1:-}"
+
+if ! ldconfig -p 2>/dev/null | grep -q 'libavutil\.so'; then
+  echo "install.sh: FFmpeg shared libraries not found; installing Debian's ffmpeg" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+fi
+
+python -m pip install -q --upgrade pip
+# torch and torchvision first, pinned together (transformers' video processors need torchvision).
+python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+if [ "$extras" = "dev" ]; then
+  python -m pip install -q -e ".[dev]"
+else
+  python -m pip install -q -e ".[train,openai,plots]"
+fi
+echo "install.sh: done ($(python -c 'import temrobbench; print("temrobbench", temrobbench.__version__)'))"
