@@ -211,3 +211,29 @@ def test_push_dry_run_plan_and_card(built, monkeypatch):
     card = (built.out_dir / "README.md").read_text()
     assert 'load_dataset("my-org/temrobbench", "intrinsic", split="adversarial")' in card
     assert "hf_secret_token_value" not in card
+
+
+def test_push_calls_the_hub_with_the_plan(built, monkeypatch):
+    import fnmatch
+
+    import huggingface_hub
+
+    calls = {}
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kwargs):
+            calls["create_repo"] = (repo_id, kwargs)
+
+        def upload_folder(self, **kwargs):
+            calls["upload_folder"] = kwargs
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    plan = push_folder(built.out_dir, "my-org/bench", private=True)
+    assert calls["create_repo"] == ("my-org/bench", {"repo_type": "dataset", "private": True, "exist_ok": True})
+    upload = calls["upload_folder"]
+    assert upload["repo_id"] == "my-org/bench" and upload["repo_type"] == "dataset"
+    assert Path(upload["folder_path"]) == built.out_dir
+    # What upload_folder would send (all files minus ignore patterns) is exactly the plan.
+    every_file = [p.relative_to(built.out_dir).as_posix() for p in built.out_dir.rglob("*") if p.is_file()]
+    sent = [f for f in every_file if not any(fnmatch.fnmatch(f, pat) for pat in upload["ignore_patterns"])]
+    assert sorted(sent) == sorted(plan)
