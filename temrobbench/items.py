@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .eligibility import normalize_label
 from .features import LETTERS
@@ -143,18 +143,15 @@ def _ordering_distractors(
     # easy to rule out: use them only when nothing else is left.
     labels = [normalize_label(e) for e in events]
     near.sort(key=lambda order: any(labels[a] == labels[b] for a, b in zip(order, order[1:])))
-    pools = [near]
-    for pool in pools:
-        for candidate in pool:
-            key = labels_in_order(events, candidate)
-            if key not in taken:
-                taken.add(key)
-                chosen.append(candidate)
-                if len(chosen) == 2:
-                    return chosen
-    for _ in range(MAX_TRIES):  # fall back to random orderings
-        candidate = list(correct)
-        rng.shuffle(candidate)
+
+    def candidates() -> Iterator[list[int]]:
+        yield from near
+        for _ in range(MAX_TRIES):  # fall back to random orderings
+            shuffled = list(correct)
+            rng.shuffle(shuffled)
+            yield shuffled
+
+    for candidate in candidates():
         key = labels_in_order(events, candidate)
         if key not in taken:
             taken.add(key)
