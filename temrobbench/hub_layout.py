@@ -132,3 +132,30 @@ def summarize(folder: str | os.PathLike) -> dict[str, Any]:
         "categories": report["categories"],
         "skipped": Counter({**report["skipped_videos"], **report["skipped_items"]}),
     }
+
+
+def is_built_folder(path: Any) -> bool:
+    """Whether ``path`` is a local folder written by ``temrobbench build``."""
+    return isinstance(path, (str, os.PathLike)) and (Path(path) / "data").is_dir() and (Path(path) / "README.md").is_file()
+
+
+def read_local_split(folder: str | os.PathLike, config: str, split: str) -> list[dict[str, Any]]:
+    """Rows of a built folder's split, with ``video`` = ``{"path": <absolute mp4 path>, "bytes": None}``.
+
+    Reads the Parquet shards directly, skipping the embedded video bytes (the same files are under
+    ``videos/``). This also sidesteps ``datasets``' cache, which keys local folders by name and
+    config only: a rebuild into a folder of the same name would otherwise load stale rows.
+    """
+    folder = Path(folder)
+    files = sorted((folder / "data" / config).glob(f"{split}-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no data/{config}/{split}-*.parquet shards; is it a built benchmark?")
+    rows: list[dict[str, Any]] = []
+    for path in files:
+        parquet = pq.ParquetFile(path)
+        columns = [name for name in parquet.schema_arrow.names if name != "video"] + ["video.path"]
+        for batch in parquet.iter_batches(columns=columns):
+            for row in batch.to_pylist():
+                row["video"] = {"path": str(folder / row["video"]["path"]), "bytes": None}
+                rows.append(row)
+    return rows

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from datasets import load_dataset
+from dataset_loading import load_fresh as load_dataset
 
 import temrobbench.build as build_module
 from temrobbench.build import BuildConfig, build_benchmark

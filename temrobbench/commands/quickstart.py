@@ -45,11 +45,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"benchmark: {result.out_dir} ({report['num_videos_built']} videos, categories {report['categories']})")
 
     _section("3. load it back with datasets.load_dataset")
+    # datasets caches local folders by name and config only: a rerun with other settings must not
+    # read the last run's rows, so the quickstart keeps its own cache inside its folder.
+    fresh = {"cache_dir": str(out / "hf-datasets-cache"), "download_mode": "force_redownload", "verification_mode": "no_checks"}
     for config in CONFIGS:
         for split in SPLITS:
-            ds = load_dataset(str(result.out_dir), config, split=split)
+            ds = load_dataset(str(result.out_dir), config, split=split, **fresh)
             print(f'load_dataset("{result.out_dir}", "{config}", split="{split}"): {ds.num_rows} rows')
-    row = load_dataset(str(result.out_dir), "extrinsic", split="adversarial")[0]
+    row = load_dataset(str(result.out_dir), "extrinsic", split="adversarial", **fresh)[0]
     video = row["video"]
     print(f"\nexample row {row['id']} ({row['category']}), video {video.metadata.num_frames} frames "
           f"at {row['fps']:g} fps, answer {row['answer']}, shortcut {row['shortcut']}:\n")

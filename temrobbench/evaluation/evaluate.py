@@ -1,0 +1,216 @@
+"""``evaluate_temporal_robustness``: run the protocol on a model, stream records, compute metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm.auto import tqdm
+
+from ..prompt import TRUST_THE_VIDEO_SYSTEM_PROMPT
+from .answer_parsing import parse_answer
+from .data import load_items
+from .frames import decode_frames
+from .models import SCORING_MODES, VideoLM, resolve_model
+from .protocol import PlannedQuery, plan_item, render_query, video_key
+from .records import RecordWriter, read_all_records, read_records, record_key
+from .report import EvalReport
+from .requests import VideoLMRequest
+
+
+def _distributed_rank() -> tuple[int, int]:
+    """(rank, world size) under ``accelerate launch`` / torchrun, else (0, 1)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _record(query: PlannedQuery, request: VideoLMRequest, rendered, model: VideoLM, scoring: str) -> dict[str, Any]:
+    row = query.row
+    return {
+        "item_id": row["id"],
+        "video_id": row["video_id"],
+        "perturbation": row["perturbation"],
+        "category": row["category"],
+        "setting": query.setting,
+        "round": query.round,
+        "order": list(rendered.order),
+        "correct_letter": rendered.letter_of_role("correct"),
+        "shortcut_letter": rendered.letter_of_role("shortcut"),
+        "model": model.name,
+        "scoring": scoring,
+        "system_prompt": request.system_prompt is not None,
+    }
+
+
+def _answer(model: VideoLM, scoring: str, requests: list[VideoLMRequest]) -> list[dict[str, Any]]:
+    """Per request: the chosen letter (or None), the raw output, and scores where the mode gives them."""
+    if scoring == "generate":
+        return [{"output": text, "choice": parse_answer(text, r.letters, r.options)} for r, text in zip(requests, model.generate(requests))]
+    if scoring == "likelihood":
+        results = []
+        for request, logprobs in zip(requests, model.letter_logprobs(requests)):
+            best = max(request.letters, key=lambda letter: logprobs[letter])
+            results.append({"output": best, "choice": best, "letter_logprobs": logprobs})
+        return results
+    results = []
+    for request, scores in zip(requests, model.option_logprobs(requests)):
+        best = max(range(len(scores)), key=lambda i: scores[i])
+        results.append({"output": request.options[best], "choice": request.letters[best], "option_scores": scores})
+    return results
+
+
+def evaluate_temporal_robustness(
+    model: Any,
+    data: Any,
+    *,
+    num_frames: int = 32,
+    rounds: int = 4,
+    scoring: str = "generate",
+    output_dir: str | os.PathLike | None = None,
+    batch_size: int = 16,
+    limit: int | None = None,
+    system_prompt: str | bool | None = None,
+    configs: Sequence[str] = ("intrinsic", "extrinsic"),
+    progress: bool = True,
+    model_kwargs: dict[str, Any] | None = None,
+) -> EvalReport:
+    """Evaluate ``model`` on TemRobBench ``data`` and return an :class:`EvalReport`.
+
+    ``model``: a spec (``hf:<id-or-path>``, ``openai:<model>[@base_url]``, ``random``,
+    ``blind:<hf spec>``), a :class:`VideoLM`, or a callable ``fn(request) -> str``.
+    ``data``: a built benchmark folder, a hub id, or ``{config: {split: Dataset}}``.
+    ``scoring``: ``generate`` (parse the answer text), ``likelihood`` (the option letters'
+    log-probabilities after the prompt; records the shortcut margin) or ``choice`` (the
+    log-likelihood of each option's text as the answer, highest wins, as lm-evaluation-harness
+    scores multiple choice). ``system_prompt=True`` uses the trust-the-video prompt (the paper's
+    "Prompt" baseline). With ``output_dir``, records stream to ``records.jsonl`` and a rerun
+    resumes; metrics, tables and plots are saved beside them.
+
+    >>> import tempfile, os
+    >>> from temrobbench.synth import SynthConfig, synthesize_coin
+    >>> from temrobbench.build import BuildConfig, build_benchmark
+    >>> src = tempfile.mkdtemp()
+    >>> coin = synthesize_coin(src, SynthConfig(num_videos=2), progress=False)
+    >>> bench = build_benchmark(coin, os.path.join(src, "videos"), os.path.join(src, "b"),
+    ...                         BuildConfig(num_videos=2), progress=False).out_dir
+    >>> report = evaluate_temporal_robustness("random", bench, num_frames=4, progress=False)
+    >>> report.metrics["intrinsic"]["n"], report.metrics["extrinsic"]["n"]
+    (2, 4)
+    """
+    if scoring not in SCORING_MODES:
+        raise ValueError(f"scoring must be one of {', '.join(SCORING_MODES)}, not {scoring!r}")
+    if rounds < 1:
+        raise ValueError("rounds must be >= 1")
+    lm = resolve_model(model, **(model_kwargs or {}))
+    if scoring not in lm.scoring_modes:
+        raise ValueError(f"{lm.name} supports scoring {', '.join(lm.scoring_modes)}, not {scoring!r}")
+    system = TRUST_THE_VIDEO_SYSTEM_PROMPT if system_prompt is True else (system_prompt or None)
+
+    items = load_items(data, tuple(configs), limit)
+    queries = [q for clean, adversarial in items for q in plan_item(clean, adversarial, rounds)]
+    rank, world = _distributed_rank()
+    out = Path(output_dir) if output_dir is not None else None
+    records_path = None if out is None else out / ("records.jsonl" if world == 1 else f"records.rank{rank}.jsonl")
+    if out is not None:
+        _check_run_settings(out, {"model": lm.name, "scoring": scoring, "num_frames": num_frames, "rounds": rounds, "system_prompt": system is not None})
+    done = {record_key(r): r for r in (read_records(records_path) if records_path else []) if not r.get("error")}
+    records: list[dict[str, Any]] = list(done.values())
+
+    groups: OrderedDict[str, list[PlannedQuery]] = OrderedDict()
+    for query in queries:
+        groups.setdefault(video_key(query.row), []).append(query)
+    # Under accelerate/torchrun each rank takes every world-th video; records merge by key.
+    group_list = [g for i, g in enumerate(groups.values()) if i % world == rank]
+    pending = [[q for q in g if q.key not in done] for g in group_list]
+    pending = [g for g in pending if g]
+    writer = RecordWriter(records_path) if records_path else None
+    bar = tqdm(total=sum(len(g) for g in pending), desc=f"eval {lm.name}", unit="query", disable=not progress)
+    try:
+        for group in pending:
+            records += _run_group(lm, group, num_frames, scoring, system, batch_size, writer, bar)
+    finally:
+        bar.close()
+        if writer:
+            writer.close()
+
+    if out is not None and world > 1:
+        _barrier()
+        if rank != 0:
+            return EvalReport.from_records(read_records(records_path), model=lm.name, scoring=scoring, rounds=rounds)
+        records = read_all_records(out)
+    report = EvalReport.from_records(records, model=lm.name, scoring=scoring, rounds=rounds)
+    if out is not None:
+        report.save(out)
+    return report
+
+
+def _run_group(lm: VideoLM, group: list[PlannedQuery], num_frames: int, scoring: str, system: str | None, batch_size: int, writer: RecordWriter | None, bar) -> list[dict]:
+    """All pending queries of one video: frames decoded once, answers recorded one by one."""
+    renders = [render_query(q) for q in group]
+    try:
+        frames = decode_frames(group[0].row["video"], num_frames) if num_frames > 0 else []
+        error = None
+    except Exception as err:  # noqa: BLE001 - a bad video fails its items, not the run
+        frames, error = [], f"video {group[0].row['video_id']}: cannot decode ({type(err).__name__}: {err})"
+    requests = [
+        VideoLMRequest(
+            item_id=q.row["id"], video_id=q.row["video_id"], perturbation=q.row["perturbation"], category=q.row["category"],
+            setting=q.setting, round=q.round, frames=frames, prompt=r.text, options=r.options, letters=r.letters,
+            roles=r.roles, system_prompt=system, video_key=video_key(q.row),
+        )
+        for q, r in zip(group, renders)
+    ]
+    out: list[dict] = []
+    for start in range(0, len(group), batch_size):
+        batch = slice(start, start + batch_size)
+        if error is None:
+            try:
+                answers = _answer(lm, scoring, requests[batch])
+                batch_error = None
+            except Exception as err:  # noqa: BLE001 - e.g. API errors after retries: recorded, retried on rerun
+                answers, batch_error = None, f"{type(err).__name__}: {err}"
+        else:
+            answers, batch_error = None, error
+        for i, (query, request, rendered) in enumerate(zip(group[batch], requests[batch], renders[batch])):
+            record = _record(query, request, rendered, lm, scoring)
+            if answers is None:
+                record.update(output=None, choice=None, role="invalid", error=batch_error)
+            else:
+                answer = answers[i]
+                record.update(answer)
+                record["role"] = rendered.role_of_letter(answer["choice"]) if answer["choice"] else "invalid"
+                record["error"] = None
+                logprobs = answer.get("letter_logprobs")
+                if logprobs and record["shortcut_letter"]:
+                    record["shortcut_margin"] = logprobs[record["correct_letter"]] - logprobs[record["shortcut_letter"]]
+            if writer:
+                writer.write(record)
+            out.append(record)
+            bar.update(1)
+    return out
+
+
+def _check_run_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse to resume a run with other settings: its records would mix two experiments."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "run.json"
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        if previous != settings:
+            raise ValueError(f"{out} holds records of another run ({previous}); use another output_dir or delete it")
+        return
+    tmp = path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _barrier() -> None:
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+    except ImportError:
+        pass

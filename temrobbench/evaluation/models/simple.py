@@ -1,0 +1,47 @@
+"""Models with no weights: ``random`` and a plain Python callable."""
+
+from __future__ import annotations
+
+import random
+from typing import Callable, Sequence
+
+from ..requests import VideoLMRequest
+from .base import VideoLM, register_model
+
+
+class RandomModel(VideoLM):
+    """Answers a uniformly random letter, seeded per query (a reproducible floor: 25% accuracy)."""
+
+    name = "random"
+    scoring_modes = ("generate", "likelihood", "choice")
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def _rng(self, request: VideoLMRequest) -> random.Random:
+        return random.Random(f"{self.seed}:{request.item_id}:{request.setting}:{request.round}")
+
+    def generate(self, requests: Sequence[VideoLMRequest]) -> list[str]:
+        return [self._rng(r).choice(r.letters) for r in requests]
+
+    def letter_logprobs(self, requests: Sequence[VideoLMRequest]) -> list[dict[str, float]]:
+        return [{letter: -self._rng(r).random() - i * 1e-9 for i, letter in enumerate(r.letters)} for r in requests]
+
+    def option_logprobs(self, requests: Sequence[VideoLMRequest]) -> list[list[float]]:
+        return [list(d.values()) for d in self.letter_logprobs(requests)]
+
+
+class CallableModel(VideoLM):
+    """Wraps ``fn(request) -> str``: users' own models, and tests that script exact behaviour."""
+
+    def __init__(self, fn: Callable[[VideoLMRequest], str]) -> None:
+        self.fn = fn
+        self.name = getattr(fn, "__name__", "callable")
+
+    def generate(self, requests: Sequence[VideoLMRequest]) -> list[str]:
+        return [str(self.fn(r)) for r in requests]
+
+
+@register_model("random", "random[:seed]")
+def _random(argument: str, **kwargs) -> VideoLM:
+    return RandomModel(seed=int(argument) if argument else 0)

@@ -1,0 +1,91 @@
+"""Evaluation records streamed to ``records.jsonl``: resumable, never duplicated, never lost.
+
+Each line is one query's record, written and flushed (and fsynced) as soon as it is known. On
+resume a torn last line (a run killed mid-write) is cut off, and queries already recorded are
+skipped, so a rerun ends with exactly the records of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+RecordKey = tuple[str, str, int]
+
+
+def record_key(record: dict[str, Any]) -> RecordKey:
+    return (record["item_id"], record["setting"], int(record["round"]))
+
+
+def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Records of a file, the last one kept for each key; a torn last line is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    latest: dict[RecordKey, dict] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break  # torn write of a killed run
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            latest[record_key(record)] = record
+    return list(latest.values())
+
+
+def read_all_records(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Records of ``records.jsonl`` plus those of per-rank files of a sharded run."""
+    output_dir = Path(output_dir)
+    merged: dict[RecordKey, dict] = {}
+    for path in [output_dir / "records.jsonl", *sorted(output_dir.glob("records.rank*.jsonl"))]:
+        for record in read_records(path):
+            merged.setdefault(record_key(record), record)
+    return sorted(merged.values(), key=lambda r: (r["perturbation"], r["item_id"], r["setting"] != "clean", r["round"]))
+
+
+class RecordWriter:
+    """Appends records to a jsonl file, first truncating a torn last line if a run died mid-write."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._truncate_torn_tail()
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def _truncate_torn_tail(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end != len(data):
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def write_all(self, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            self.write(record)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)

@@ -1,0 +1,138 @@
+"""EvalReport: metrics of one run as a Table-1-style markdown table, JSON and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import metrics as metrics_module
+
+CATEGORY_ORDER = ("light", "severe", "absolute", "relative")
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _adv_with_drop(m: dict[str, Any]) -> str:
+    if m["adv_acc"] is None:
+        return "–"
+    if m["clean_acc"] is None:
+        return _fmt(m["adv_acc"])
+    return f"{m['adv_acc']:.1f} ({m['adv_acc'] - m['clean_acc']:+.1f})"
+
+
+@dataclass
+class EvalReport:
+    """Metrics (percent) per perturbation and category, with the run's identity."""
+
+    model: str
+    scoring: str
+    rounds: int
+    metrics: dict[str, dict[str, Any]]
+    num_records: int = 0
+    num_errors: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_records(cls, records: Sequence[dict[str, Any]], *, model: str = "", scoring: str = "", rounds: int = 4) -> "EvalReport":
+        records = list(records)
+        if records and not model:
+            model, scoring = records[0].get("model", ""), records[0].get("scoring", "")
+        return cls(
+            model=model,
+            scoring=scoring,
+            rounds=rounds,
+            metrics=metrics_module.compute(records, rounds=rounds),
+            num_records=len(records),
+            num_errors=sum(1 for r in records if r.get("error")),
+            records=records,
+        )
+
+    def to_markdown(self) -> str:
+        """The paper's Table 1 layout (ITS and ETS: Clean Acc, Adv Acc with the drop, FR, WFR;
+        then T-Acc), and a per-category table."""
+        its, ets = self.metrics["intrinsic"], self.metrics["extrinsic"]
+        lines = [
+            f"Model: `{self.model}` (scoring: {self.scoring}, {self.rounds} adversarial rounds)",
+            "",
+            "| Model | ITS Clean Acc | ITS Adv Acc (Δ) | ITS FR | ITS WFR | ETS Clean Acc | ETS Adv Acc (Δ) | ETS FR | ETS WFR | ITS T-Acc | ETS T-Acc |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            f"| {self.model} | {_fmt(its['clean_acc'])} | {_adv_with_drop(its)} | {_fmt(its['fr'])} | {_fmt(its['wfr'])} | "
+            f"{_fmt(ets['clean_acc'])} | {_adv_with_drop(ets)} | {_fmt(ets['fr'])} | {_fmt(ets['wfr'])} | {_fmt(its['t_acc'])} | {_fmt(ets['t_acc'])} |",
+            "",
+            "| Group | n | Clean Acc | Adv Acc (Δ) | FR | WFR | T-Acc | Invalid |" + (" Shortcut margin |" if self.scoring == "likelihood" else ""),
+            "|---|---|---|---|---|---|---|---|" + ("---|" if self.scoring == "likelihood" else ""),
+        ]
+        for name in ("intrinsic", *CATEGORY_ORDER[:2], "extrinsic", *CATEGORY_ORDER[2:]):
+            m = self.metrics[name]
+            row = f"| {name} | {m['n']} | {_fmt(m['clean_acc'])} | {_adv_with_drop(m)} | {_fmt(m['fr'])} | {_fmt(m['wfr'])} | {_fmt(m['t_acc'])} | {_fmt(m['invalid_rate'])} |"
+            if self.scoring == "likelihood":
+                margin = m.get("shortcut_margin")
+                row += f" {'–' if margin is None else f'{margin:+.3f}'} |"
+            lines.append(row)
+        if self.num_errors:
+            lines += ["", f"{self.num_errors} queries failed with an error (counted invalid); rerun to retry them."]
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"model": self.model, "scoring": self.scoring, "rounds": self.rounds, "num_records": self.num_records, "num_errors": self.num_errors, "metrics": self.metrics},
+            indent=2,
+        )
+
+    def save_plots(self, output_dir: str | os.PathLike) -> list[Path]:
+        """``accuracy.png`` (clean vs adversarial accuracy and FR/WFR per category) and, in
+        likelihood scoring, ``shortcut_margin.png``."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        output_dir = Path(output_dir)
+        paths = []
+        names = list(CATEGORY_ORDER)
+        value = lambda name, key: self.metrics[name][key] or 0.0  # noqa: E731
+        fig, (ax_acc, ax_fr) = plt.subplots(1, 2, figsize=(10, 3.8))
+        x = range(len(names))
+        ax_acc.bar([i - 0.2 for i in x], [value(n, "clean_acc") for n in names], width=0.4, label="clean")
+        ax_acc.bar([i + 0.2 for i in x], [value(n, "adv_acc") for n in names], width=0.4, label="adversarial")
+        ax_acc.axhline(25, color="grey", linestyle=":", linewidth=1, label="chance")
+        ax_acc.set(xticks=list(x), xticklabels=names, ylabel="accuracy (%)", ylim=(0, 100), title="Accuracy (round 0)")
+        ax_acc.legend(fontsize=8)
+        ax_fr.bar([i - 0.2 for i in x], [value(n, "fr") for n in names], width=0.4, label="FR (to shortcut)", color="tab:red")
+        ax_fr.bar([i + 0.2 for i in x], [value(n, "wfr") for n in names], width=0.4, label="WFR (to any wrong)", color="tab:orange")
+        ax_fr.set(xticks=list(x), xticklabels=names, ylabel="% of clean-correct items", ylim=(0, 100), title="Flips under temporal inconsistency")
+        ax_fr.legend(fontsize=8)
+        fig.suptitle(self.model, fontsize=10)
+        fig.tight_layout()
+        paths.append(output_dir / "accuracy.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+        margins = [r["shortcut_margin"] for r in self.records if r.get("shortcut_margin") is not None]
+        if self.scoring == "likelihood" and margins:
+            fig, ax = plt.subplots(figsize=(5, 3.5))
+            ax.hist(margins, bins=30, color="tab:purple")
+            ax.axvline(0, color="black", linewidth=1)
+            ax.set(xlabel="log p(correct) − log p(shortcut)", ylabel="adversarial queries", title="Shortcut margin (< 0: prefers the shortcut)")
+            fig.tight_layout()
+            paths.append(output_dir / "shortcut_margin.png")
+            fig.savefig(paths[-1], dpi=120)
+            plt.close(fig)
+        return paths
+
+    def save(self, output_dir: str | os.PathLike) -> list[Path]:
+        """Write ``metrics.json``, ``report.md`` and the plots into ``output_dir``."""
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "metrics.json").write_text(self.to_json(), encoding="utf-8")
+        (output_dir / "report.md").write_text(self.to_markdown() + "\n", encoding="utf-8")
+        paths = [output_dir / "metrics.json", output_dir / "report.md"]
+        try:
+            paths += self.save_plots(output_dir)
+        except ImportError:
+            pass  # matplotlib is optional (the [plots] extra)
+        return paths
