@@ -167,3 +167,21 @@ def test_report_command_rerenders_from_records(tiny_benchmark, tmp_path, capsys)
 def test_unknown_model_lists_valid_specs(tiny_benchmark):
     with pytest.raises(ValueError, match=r"valid: .*hf:<id-or-path>.*openai:<model>\[@base_url\].*random"):
         evaluate_temporal_robustness("llama-video", tiny_benchmark, progress=False)
+
+
+def test_sharded_ranks_merge_to_the_single_run(tiny_benchmark, tmp_path, monkeypatch):
+    from temrobbench.evaluation.records import read_all_records
+
+    def model(request):
+        return request.letters[(len(request.item_id) + request.round) % 4]
+
+    single = evaluate_temporal_robustness(model, tiny_benchmark, num_frames=2, output_dir=tmp_path / "single", progress=False)
+    for rank in (1, 0):  # as under `accelerate launch --num_processes 2`; rank 0 merges
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        sharded = evaluate_temporal_robustness(model, tiny_benchmark, num_frames=2, output_dir=tmp_path / "sharded", progress=False)
+    shards = [read_records(tmp_path / "sharded" / f"records.rank{r}.jsonl") for r in (0, 1)]
+    keys = [{(r["item_id"], r["setting"], r["round"]) for r in shard} for shard in shards]
+    assert keys[0] and keys[1] and not keys[0] & keys[1]  # each query on exactly one rank
+    assert len(read_all_records(tmp_path / "sharded")) == 60
+    assert sharded.metrics == single.metrics

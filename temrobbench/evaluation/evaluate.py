@@ -114,7 +114,7 @@ def evaluate_temporal_robustness(
     out = Path(output_dir) if output_dir is not None else None
     records_path = None if out is None else out / ("records.jsonl" if world == 1 else f"records.rank{rank}.jsonl")
     if out is not None:
-        _check_run_settings(out, {"model": lm.name, "scoring": scoring, "num_frames": num_frames, "rounds": rounds, "system_prompt": system is not None})
+        _check_run_settings(out, {"model": lm.identity or lm.name, "scoring": scoring, "num_frames": num_frames, "rounds": rounds, "system_prompt": system is not None})
     done = {record_key(r): r for r in (read_records(records_path) if records_path else []) if not r.get("error")}
     records: list[dict[str, Any]] = list(done.values())
 

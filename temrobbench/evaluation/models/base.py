@@ -20,6 +20,8 @@ class VideoLM:
     """
 
     name: str = "model"
+    #: What must match for a run to resume into existing records (defaults to ``name``).
+    identity: str | None = None
     scoring_modes: ClassVar[tuple[str, ...]] = ("generate",)
 
     def generate(self, requests: Sequence[VideoLMRequest]) -> list[str]:

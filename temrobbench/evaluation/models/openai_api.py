@@ -59,6 +59,7 @@ class OpenAIVideoLM(VideoLM):
 
         self.model = model
         self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
+        self.identity = f"openai:{model}"  # a restarted server at another address may resume a run
         api_key = os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
         if api_key is None:
             raise RuntimeError("openai: set OPENAI_API_KEY in the environment (or give @base_url for a local server)")
