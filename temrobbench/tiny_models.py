@@ -124,7 +124,7 @@ def build_tiny_qwen2vl(
     size = {"shortest_edge": pixels, "longest_edge": pixels}
     processor = Qwen2VLProcessor(
         image_processor=Qwen2VLImageProcessor(size=size),
-        video_processor=Qwen2VLVideoProcessor(size=size, do_sample_frames=False),
+        video_processor=Qwen2VLVideoProcessor(size=size, do_sample_frames=False, cap_pixels_per_frame=False),
         tokenizer=tokenizer,
         chat_template=tokenizer.chat_template,
     )
