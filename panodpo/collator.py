@@ -1,0 +1,121 @@
+"""Batches of PanoDPO examples: the 4 sequences of every example, tokenized with their videos.
+
+Like TRL's vision collator, videos are decoded and tokenized on the fly (preprocessing a whole
+video dataset upfront is impractical). The batch is kind-major: all chosen sequences, then all
+rejected, then chosen given the rejected video, then chosen given the misleading question, with
+the kinds whose loss weight is 0 left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from trl.trainer.utils import flush_left
+
+from .loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJECTED, active_rows
+from .media import load_frames
+from .rejected_videos import make_rejected_video
+
+VIDEO_PLACEHOLDER = "<video>"
+
+
+def clean_prompt(prompt: str) -> str:
+    """The question without ShareGPTVideo's ``<video>`` placeholder (the video goes in as content).
+
+    >>> clean_prompt("<video>\\nWhat happens first?")
+    'What happens first?'
+    """
+    return prompt.replace(VIDEO_PLACEHOLDER, "").strip()
+
+
+def response_text(value: Any) -> str:
+    """A response given as text or as a chat message list."""
+    if isinstance(value, list):
+        return "".join(m["content"] if isinstance(m["content"], str) else m["content"][0]["text"] for m in value)
+    return str(value)
+
+
+@dataclass
+class PanoDPOCollator:
+    """Collates rows with ``video``, ``prompt``, ``chosen``, ``rejected`` and ``rejected_prompt``."""
+
+    processor: Any
+    num_frames: int = 8
+    video_loss_weight: float = 1.0
+    text_loss_weight: float = 1.0
+    rejected_video_strategy: str = "shuffle"
+    crop_area_ratio: float = 0.2
+    blank_frame_ratio: float = 0.5
+    seed: int = 0
+    media_root: str | None = None
+    video_column: str = "video"
+
+    @classmethod
+    def from_config(cls, processor: Any, args: Any, media_root: str | None = None) -> "PanoDPOCollator":
+        return cls(
+            processor=processor, num_frames=args.num_frames, video_loss_weight=args.video_loss_weight,
+            text_loss_weight=args.text_loss_weight, rejected_video_strategy=args.rejected_video_strategy,
+            crop_area_ratio=args.crop_area_ratio, blank_frame_ratio=args.blank_frame_ratio, seed=args.seed,
+            media_root=media_root, video_column=args.video_column,
+        )
+
+    @property
+    def rows(self) -> list[int]:
+        return active_rows(self.video_loss_weight, self.text_loss_weight)
+
+    def _prompt_text(self, question: str) -> str:
+        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        tokenizer = self.processor.tokenizer
+        eos = tokenizer.eos_token or ""
+        per_kind: dict[int, list[tuple[str, list, str]]] = {row: [] for row in self.rows}
+        for example in examples:
+            example_id = str(example.get("id", ""))
+            frames = load_frames(example[self.video_column], self.num_frames, self.media_root)
+            question, misleading = clean_prompt(example["prompt"]), clean_prompt(example.get("rejected_prompt") or "")
+            chosen, rejected = response_text(example["chosen"]) + eos, response_text(example["rejected"]) + eos
+            per_kind[CHOSEN].append((question, frames, chosen))
+            per_kind[REJECTED].append((question, frames, rejected))
+            if CHOSEN_REJECTED_VIDEO in per_kind:
+                rejected_video = make_rejected_video(
+                    frames, self.rejected_video_strategy, seed=self.seed, example_id=example_id,
+                    crop_area_ratio=self.crop_area_ratio, blank_frame_ratio=self.blank_frame_ratio,
+                )
+                per_kind[CHOSEN_REJECTED_VIDEO].append((question, rejected_video, chosen))
+            if CHOSEN_REJECTED_QUESTION in per_kind:
+                if not misleading:
+                    raise ValueError(f"example {example_id!r}: no rejected_prompt (run `panodpo prepare`, or set text_loss_weight=0)")
+                per_kind[CHOSEN_REJECTED_QUESTION].append((misleading, frames, chosen))
+        sequences = [entry for row in self.rows for entry in per_kind[row]]
+        prompts = self.processor(
+            text=[self._prompt_text(q) for q, _, _ in sequences],
+            videos=[v for _, v, _ in sequences],
+            padding=True,
+            padding_side="left",
+            return_tensors="pt",
+            add_special_tokens=False,
+            do_sample_frames=False,
+        )
+        completions = tokenizer([c for _, _, c in sequences], padding=True, padding_side="right", return_tensors="pt", add_special_tokens=False)
+        prompt_mask = prompts["attention_mask"]
+        input_ids = torch.cat((prompts["input_ids"], completions["input_ids"]), dim=1)
+        attention_mask = torch.cat((prompt_mask, completions["attention_mask"]), dim=1)
+        completion_mask = torch.cat((torch.zeros_like(prompt_mask), completions["attention_mask"]), dim=1)
+        output = dict(prompts)
+        if "mm_token_type_ids" in prompts:  # Qwen2-VL family: multimodal RoPE needs the token types
+            mm = torch.cat((prompts["mm_token_type_ids"], torch.zeros_like(completions["input_ids"])), dim=1)
+            attention_mask, input_ids, completion_mask, mm = flush_left(attention_mask, input_ids, completion_mask, mm)
+            output["mm_token_type_ids"] = mm
+        else:
+            attention_mask, input_ids, completion_mask = flush_left(attention_mask, input_ids, completion_mask)
+        output.update(input_ids=input_ids, attention_mask=attention_mask, completion_mask=completion_mask)
+        if all("ref_logps" in e for e in examples):  # precomputed reference log-probs, (4, B)
+            output["ref_logps"] = torch.tensor([e["ref_logps"] for e in examples], dtype=torch.float32).T.contiguous()
+        return output
+
+
+__all__ = ["PanoDPOCollator", "clean_prompt"]

@@ -1,0 +1,79 @@
+"""PanoDPOConfig: DPOConfig plus the video- and question-conditioned terms (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trl import DPOConfig
+
+from .rejected_videos import STRATEGIES
+
+
+@dataclass
+class PanoDPOConfig(DPOConfig):
+    r"""Configuration of [`PanoDPOTrainer`]: every [`~trl.DPOConfig`] field, plus PanoDPO's.
+
+    Weights of 0 drop a term and its sequences from the forward: ``video_loss_weight=0`` is the
+    paper's "w/o DPOv" ablation, ``text_loss_weight=0`` "w/o DPOt", both 0 vanilla DPO.
+
+    Defaults follow the paper where it states them: beta 0.1, learning rate 1e-5, 3 epochs, cosine
+    schedule with 10% warm-up (the paper's batch of 64 is ``per_device_train_batch_size`` x
+    ``gradient_accumulation_steps`` x number of devices).
+
+    >>> config = PanoDPOConfig(output_dir="out", video_loss_weight=0.0)
+    >>> config.beta, config.text_loss_weight, config.rejected_video_strategy
+    (0.1, 1.0, 'shuffle')
+    """
+
+    learning_rate: float = field(default=1e-5, metadata={"help": "Initial AdamW learning rate (paper: 1e-5)."})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Training epochs (paper: 3)."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule (paper: cosine)."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps for linear warm-up (paper: 0.1)."})
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={"help": "Keep the dataset's columns: the collator reads video, prompt, rejected_prompt and responses."},
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata={"help": "Truncation length; None keeps whole sequences (truncating would cut visual tokens)."},
+    )
+
+    video_loss_weight: float = field(
+        default=1.0,
+        metadata={"help": "lambda_v, weight of the video-conditioned term (chosen | real video vs. chosen | rejected video). 0 drops it."},
+    )
+    text_loss_weight: float = field(
+        default=1.0,
+        metadata={"help": "lambda_t, weight of the question-conditioned term (chosen | real question vs. chosen | misleading question). 0 drops it."},
+    )
+    rejected_video_strategy: str = field(
+        default="shuffle",
+        metadata={"help": "How the rejected video v' is made from the sampled frames: shuffle, crop or replace.", "choices": list(STRATEGIES)},
+    )
+    crop_area_ratio: float = field(default=0.2, metadata={"help": "Share of each frame's area removed by the crop strategy."})
+    blank_frame_ratio: float = field(default=0.5, metadata={"help": "Share of frames blanked by the replace strategy."})
+    num_frames: int = field(default=8, metadata={"help": "Frames sampled uniformly from each video."})
+    video_column: str = field(default="video", metadata={"help": "Dataset column holding the video (file, frames folder, or Video feature)."})
+
+    def __post_init__(self) -> None:
+        if self.bf16 is None and not self.fp16:
+            # TRL turns bf16 on by default, which fails on machines without bf16 support (CPUs in CI,
+            # older GPUs); here it is on exactly where the hardware supports it.
+            import torch
+
+            self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        super().__post_init__()
+        if self.video_loss_weight < 0 or self.text_loss_weight < 0:
+            raise ValueError("video_loss_weight and text_loss_weight must be >= 0")
+        if self.rejected_video_strategy not in STRATEGIES:
+            raise ValueError(f"rejected_video_strategy must be one of {', '.join(STRATEGIES)}, not {self.rejected_video_strategy!r}")
+        if not 0 < self.crop_area_ratio < 1:
+            raise ValueError("crop_area_ratio must be in (0, 1)")
+        if not 0 < self.blank_frame_ratio <= 1:
+            raise ValueError("blank_frame_ratio must be in (0, 1]")
+        if self.num_frames < 1:
+            raise ValueError("num_frames must be >= 1")
+        if self.loss_type != ["sigmoid"]:
+            raise ValueError(f"PanoDPO is defined on the sigmoid DPO loss; loss_type {self.loss_type} is not supported")
+        if self.use_weighting or self.ld_alpha is not None or self.f_divergence_type != "reverse_kl":
+            raise ValueError("PanoDPO does not combine with use_weighting, ld_alpha or f-divergences other than reverse_kl")

@@ -1,0 +1,79 @@
+"""Rejected videos v' made on the fly from the sampled frames, seeded per example.
+
+- ``shuffle``: the frames in a random order other than the original (the paper's best ablation);
+- ``crop``: each frame loses ``crop_area_ratio`` of its area: a random window of the remaining
+  area (same aspect ratio, same position for every frame) is scaled back to the full size;
+- ``replace``: ``blank_frame_ratio`` of the frames (rounded) are replaced by black frames.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+STRATEGIES = ("shuffle", "crop", "replace")
+
+
+def example_rng(seed: int, example_id: str) -> random.Random:
+    """The generator of one example's rejected video (string seeds hash stably across runs)."""
+    return random.Random(f"panodpo-rejected-video:{seed}:{example_id}")
+
+
+def shuffle_frames(frames: Sequence[np.ndarray], rng: random.Random) -> tuple[list[np.ndarray], list[int]]:
+    """Frames in a random order that differs from the original whenever there are 2+ frames.
+
+    >>> frames = [np.full((2, 2, 3), i, np.uint8) for i in range(4)]
+    >>> _, order = shuffle_frames(frames, random.Random(0))
+    >>> sorted(order) == [0, 1, 2, 3] and order != [0, 1, 2, 3]
+    True
+    """
+    order = list(range(len(frames)))
+    if len(order) > 1:
+        while order == sorted(order):
+            rng.shuffle(order)
+    return [frames[i] for i in order], order
+
+
+def crop_window(height: int, width: int, area_ratio: float, rng: random.Random) -> tuple[int, int, int, int]:
+    """(top, left, crop height, crop width) of a window keeping ``1 - area_ratio`` of the area."""
+    scale = math.sqrt(1.0 - area_ratio)
+    ch, cw = max(1, round(height * scale)), max(1, round(width * scale))
+    return rng.randint(0, height - ch), rng.randint(0, width - cw), ch, cw
+
+
+def crop_frames(frames: Sequence[np.ndarray], area_ratio: float, rng: random.Random) -> tuple[list[np.ndarray], tuple[int, int, int, int]]:
+    h, w = frames[0].shape[:2]
+    top, left, ch, cw = crop_window(h, w, area_ratio, rng)
+    out = [cv2.resize(np.ascontiguousarray(f[top : top + ch, left : left + cw]), (w, h), interpolation=cv2.INTER_LINEAR) for f in frames]
+    return out, (top, left, ch, cw)
+
+
+def blank_frames(frames: Sequence[np.ndarray], ratio: float, rng: random.Random) -> tuple[list[np.ndarray], list[int]]:
+    count = round(ratio * len(frames))
+    blanked = sorted(rng.sample(range(len(frames)), count))
+    out = [np.zeros_like(f) if i in blanked else f for i, f in enumerate(frames)]
+    return out, blanked
+
+
+def make_rejected_video(
+    frames: Sequence[np.ndarray],
+    strategy: str,
+    *,
+    seed: int,
+    example_id: str,
+    crop_area_ratio: float = 0.2,
+    blank_frame_ratio: float = 0.5,
+) -> list[np.ndarray]:
+    """The rejected video of one example (same seed and id: same frames, run after run)."""
+    rng = example_rng(seed, example_id)
+    if strategy == "shuffle":
+        return shuffle_frames(frames, rng)[0]
+    if strategy == "crop":
+        return crop_frames(frames, crop_area_ratio, rng)[0]
+    if strategy == "replace":
+        return blank_frames(frames, blank_frame_ratio, rng)[0]
+    raise ValueError(f"unknown rejected_video_strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")

@@ -1,0 +1,188 @@
+"""PanoDPOTrainer: TRL's DPOTrainer with videos and the two conditional-preference terms.
+
+Subclassed, not copied. What each override replaces and why:
+
+- ``__init__``: builds the video collator (TRL's collators know images, not videos) and freezes
+  the vision tower; everything else (PEFT wrapping, fused LM head, accelerate) is TRL's.
+- ``_prepare_dataset``: returns the dataset unchanged; videos are decoded and tokenized on the
+  fly by the collator, as TRL does for image datasets.
+- ``_precompute_ref_logps`` / ``compute_ref_log_probs``: 4 reference log-probs per example
+  instead of 2, cached in a ``ref_logps`` column; training then runs no reference forward.
+- ``_compute_loss``: one policy forward over the (up to) 4 sequences of every example, and the
+  loss of :func:`panodpo.loss.panodpo_loss`, logging loss, reward margin and accuracy per term.
+- ``create_model_card``: the card from ``hub_cards/model_card.md.j2``.
+
+The reference model is the base model with the LoRA adapter disabled (no second copy), TRL's
+behaviour with a PEFT model and ``ref_model=None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+import torch
+from accelerate.utils import is_peft_model
+from datasets import Dataset
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from trl import DPOTrainer
+from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.utils import use_adapter
+
+from .collator import PanoDPOCollator
+from .config import PanoDPOConfig
+from .loss import active_rows, panodpo_loss
+
+VISION_MODULE_NAMES = ("visual", "vision_tower", "vision_model", "vision_encoder", "image_encoder")
+_NON_MODEL_KEYS = {"completion_mask", "ref_logps"}
+
+
+def freeze_vision_tower(model: torch.nn.Module) -> int:
+    """Turn off gradients of the vision encoder (not of the projector); returns parameters frozen."""
+    frozen = 0
+    for name, parameter in model.named_parameters():
+        parts = name.split(".")
+        in_vision = any(p in VISION_MODULE_NAMES for p in parts)
+        is_projector = any(p in ("merger", "multi_modal_projector", "mm_projector", "connector") for p in parts)
+        if in_vision and not is_projector and parameter.requires_grad:
+            parameter.requires_grad_(False)
+            frozen += parameter.numel()
+    return frozen
+
+
+class PanoDPOTrainer(DPOTrainer):
+    """DPO + video-conditioned DPO + question-conditioned DPO for video LMMs (see module docstring).
+
+    ``train_dataset`` rows: ``id``, ``video`` (a video file or frames folder, relative to
+    ``media_root``, or a ``datasets`` Video), ``prompt``, ``chosen``, ``rejected`` and, when
+    ``text_loss_weight > 0``, ``rejected_prompt`` (see ``panodpo prepare``).
+
+    Example (a tiny random Qwen2-VL, two steps on CPU)::
+
+        from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
+        trainer = PanoDPOTrainer(model, args=PanoDPOConfig("out", max_steps=2), train_dataset=ds,
+                                 processing_class=processor, peft_config=default_lora_config(model))
+        trainer.train()
+    """
+
+    _tag_names = ["trl", "dpo", "panodpo", "video"]
+    _name = "PanoDPO"
+
+    def __init__(
+        self,
+        model: Any,
+        ref_model: Any = None,
+        args: PanoDPOConfig | None = None,
+        data_collator: Any = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        peft_config: Any = None,
+        media_root: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if args is None:
+            args = PanoDPOConfig("panodpo-output")
+        if not isinstance(args, PanoDPOConfig):
+            raise TypeError(f"args must be a PanoDPOConfig, not {type(args).__name__}")
+        if processing_class is None:
+            from transformers import AutoProcessor
+
+            if not isinstance(model, str):
+                raise ValueError("pass processing_class= (the model's processor)")
+            processing_class = AutoProcessor.from_pretrained(model)
+        # Set before super().__init__, which may precompute reference log-probs with them.
+        self.rows = active_rows(args.video_loss_weight, args.text_loss_weight)
+        self.media_root = media_root
+        if data_collator is None:
+            data_collator = PanoDPOCollator.from_config(processing_class, args, media_root)
+        super().__init__(
+            model, ref_model=ref_model, args=args, data_collator=data_collator, train_dataset=train_dataset,
+            eval_dataset=eval_dataset, processing_class=processing_class, peft_config=peft_config, **kwargs,
+        )
+        freeze_vision_tower(self.model)
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        """Replaces TRL's tokenization: the collator decodes and tokenizes videos on the fly."""
+        return dataset
+
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = ["id", self.args.video_column, "prompt", "chosen", "rejected", "rejected_prompt", "ref_logps"]
+
+    # -- log-probabilities ------------------------------------------------------------------------
+
+    def _sequence_logps(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        """Sum of completion log-probs of every sequence in the batch, as (4, B) (zeros for
+        dropped kinds), from one forward."""
+        model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
+        model_kwargs["use_cache"] = False
+        completion_mask = inputs["completion_mask"]
+        labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
+        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        seq_len = completion_mask.size(1) - 1
+        per_sequence = outputs.log_probs[:, -seq_len:].sum(dim=1)
+        batch = per_sequence.shape[0] // len(self.rows)
+        logps = per_sequence.new_zeros(4, batch)
+        logps[self.rows] = per_sequence.view(len(self.rows), batch)
+        return logps, outputs
+
+    def _reference_context(self):
+        if self.ref_model is None and is_peft_model(self.model):
+            unwrapped = self.accelerator.unwrap_model(self.model)
+            return use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None)
+        return contextlib.nullcontext()
+
+    def compute_ref_log_probs(self, model, inputs):
+        """Reference log-probs (4, B) of one batch: the adapter-disabled base model, or ``ref_model``."""
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs), self._reference_context():
+            logps, _ = self._sequence_logps(self.ref_model or model, inputs)
+        return logps
+
+    def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
+        """Adds a ``ref_logps`` column (4 floats per example) computed once before training."""
+        if "ref_logps" in dataset.column_names:
+            return dataset
+        loader = self.accelerator.prepare(DataLoader(dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False))
+        model = self.ref_model or self.model
+        values = []
+        for batch in tqdm(loader, desc=f"reference log-probs ({name})", disable=bool(os.environ.get("TQDM_DISABLE"))):
+            logps = self.compute_ref_log_probs(model, batch)
+            values.append(self.accelerator.gather_for_metrics(logps.T.contiguous()).float().cpu())
+        column = torch.cat(values).tolist()
+        return dataset.add_column("ref_logps", column)
+
+    # -- loss -------------------------------------------------------------------------------------
+
+    def _compute_loss(self, model, inputs, return_outputs):
+        mode = "train" if self.model.training else "eval"
+        policy_logps, outputs = self._sequence_logps(model, inputs)
+        if "ref_logps" in inputs:
+            ref_logps = inputs["ref_logps"].to(policy_logps.device, policy_logps.dtype)
+        else:
+            ref_logps = self.compute_ref_log_probs(model, inputs)
+        loss, metrics = panodpo_loss(
+            policy_logps, ref_logps, beta=self.beta, video_weight=self.args.video_loss_weight, text_weight=self.args.text_loss_weight
+        )
+        for key, value in metrics.items():
+            self._metrics[mode][key].append(self.accelerator.gather_for_metrics(value.detach().reshape(1)).mean().item())
+        self._metrics[mode]["logps/chosen"].append(self.accelerator.gather_for_metrics(policy_logps[0].detach()).mean().item())
+        self._metrics[mode]["logps/rejected"].append(self.accelerator.gather_for_metrics(policy_logps[1].detach()).mean().item())
+        return (loss, outputs) if return_outputs else loss
+
+    # -- cards ------------------------------------------------------------------------------------
+
+    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags: Any = None) -> None:
+        """Writes ``README.md`` in ``output_dir`` from ``hub_cards/model_card.md.j2``."""
+        if not self.is_world_process_zero():
+            return
+        from .model_card import render_model_card
+
+        path = os.path.join(self.args.output_dir, "README.md")
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(render_model_card(self, model_name=model_name, dataset_name=dataset_name, tags=tags))
