@@ -1,0 +1,155 @@
+"""PanoDPOTrainer on a tiny Qwen2-VL built offline, on CPU."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+from datasets import Dataset
+
+from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
+from temrobbench.tiny_models import build_tiny_qwen2vl
+
+warnings.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny_benchmark):
+    videos = sorted(str(p) for p in (tiny_benchmark / "videos").glob("*/clean.mp4"))
+    rows = [
+        {"id": f"ex{i}", "video": v, "prompt": "<video>\nWhich step comes first?", "chosen": "cut bread", "rejected": "add ham",
+         "rejected_prompt": "The video opens with adding ham. Which step comes first?"}
+        for i, v in enumerate(videos * 2)
+    ]
+    return Dataset.from_list(rows[:4])
+
+
+def make_trainer(dataset, tmp_path, **overrides):
+    model, processor = build_tiny_qwen2vl(seed=1)
+    settings = dict(output_dir=str(tmp_path / "out"), max_steps=3, per_device_train_batch_size=2, logging_steps=1, report_to=[],
+                    num_frames=4, gradient_checkpointing=False, save_strategy="no", learning_rate=5e-2, warmup_ratio=0.0, seed=0)
+    settings.update(overrides)
+    trainer = PanoDPOTrainer(model, args=PanoDPOConfig(**settings), train_dataset=dataset, processing_class=processor,
+                             peft_config=default_lora_config(model, r=4, alpha=8, dropout=0.0))
+    return trainer
+
+
+class ForwardCounter:
+    """Counts forwards of the base model (policy and adapter-disabled reference alike) and their batch sizes."""
+
+    def __init__(self, trainer):
+        self.batches = []
+        trainer.model.get_base_model().register_forward_pre_hook(self.hook, with_kwargs=True)
+
+    def hook(self, module, args, kwargs):
+        self.batches.append(kwargs["input_ids"].shape[0])
+
+
+def test_training_changes_trainable_parameters_only(dataset, tmp_path):
+    trainer = make_trainer(dataset, tmp_path)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or "modules_to_save" in n for n in trainable)
+    assert any("merger" in n for n in trainable)  # the projector is trained
+    assert not any(("visual" in n and "merger" not in n) for n in trainable)  # the vision tower is frozen
+    trainer.train()
+    for name, parameter in trainer.model.named_parameters():
+        changed = not torch.equal(before[name], parameter.detach())
+        if name in trainable:
+            assert changed, f"trainable parameter {name} did not change"
+        else:
+            assert not changed, f"frozen parameter {name} changed"
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logs) == 3 and all(math.isfinite(entry["loss"]) for entry in logs)
+    for term in ("dpo", "dpov", "dpot"):
+        for metric in ("loss", "reward_margin", "accuracy"):
+            assert f"{term}/{metric}" in logs[-1]
+    assert logs[0]["loss"] == pytest.approx(3 * math.log(2), rel=1e-4)  # policy == reference at step 0
+
+
+@pytest.mark.parametrize("weights, kinds", [((1.0, 1.0), 4), ((0.0, 1.0), 3), ((1.0, 0.0), 3), ((0.0, 0.0), 2)])
+def test_one_policy_forward_over_the_active_sequences(dataset, tmp_path, weights, kinds):
+    trainer = make_trainer(dataset, tmp_path, max_steps=2, video_loss_weight=weights[0], text_loss_weight=weights[1], precompute_ref_log_probs=True)
+    counter = ForwardCounter(trainer)
+    trainer.train()
+    # After precomputing, each step is exactly one forward, of kinds x batch sequences.
+    assert counter.batches == [kinds * 2, kinds * 2]
+    logged = trainer.state.log_history[0]
+    assert ("dpov/loss" in logged) == (weights[0] > 0) and ("dpot/loss" in logged) == (weights[1] > 0)
+
+
+def test_without_precompute_each_step_adds_one_reference_forward(dataset, tmp_path):
+    trainer = make_trainer(dataset, tmp_path, max_steps=2)
+    counter = ForwardCounter(trainer)
+    trainer.train()
+    assert counter.batches == [8, 8, 8, 8]  # policy + adapter-disabled reference, per step
+
+
+def test_precomputed_reference_equals_the_disabled_adapter(dataset, tmp_path):
+    trainer = make_trainer(dataset, tmp_path, precompute_ref_log_probs=True)
+    cached = torch.tensor(trainer.train_dataset["ref_logps"])  # (N, 4)
+    batch = trainer.data_collator([dataset[i] for i in range(4)])
+    fresh = trainer.compute_ref_log_probs(trainer.model, batch).T
+    assert torch.allclose(cached, fresh, atol=1e-4)
+
+
+def _sequence_logps_by_hand(model, batch):
+    """Per-sequence sum of completion log-probs, one sequence at a time, from plain logits."""
+    out = []
+    per_row = batch["pixel_values_videos"].shape[0] // batch["input_ids"].shape[0]
+    for i in range(batch["input_ids"].shape[0]):
+        keep = batch["attention_mask"][i].bool()
+        ids = batch["input_ids"][i][keep][None]
+        kwargs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "video_grid_thw": batch["video_grid_thw"][i : i + 1],
+                  "pixel_values_videos": batch["pixel_values_videos"][i * per_row : (i + 1) * per_row],
+                  "mm_token_type_ids": batch["mm_token_type_ids"][i][keep][None]}
+        logits = model(**kwargs).logits[0, :-1].float()
+        targets = ids[0, 1:]
+        mask = batch["completion_mask"][i][keep][1:].bool()
+        out.append(torch.log_softmax(logits, -1).gather(1, targets[:, None])[:, 0][mask].sum().item())
+    return out
+
+
+def test_loss_equals_hand_computation(dataset, tmp_path):
+    trainer = make_trainer(dataset, tmp_path, max_steps=2, beta=0.5, video_loss_weight=0.7, text_loss_weight=1.3)
+    trainer.train()  # move the adapter away from the reference so every term is non-trivial
+    model = trainer.model.eval()
+    batch = trainer.data_collator([dataset[i] for i in range(2)])
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch).item()
+        policy = _sequence_logps_by_hand(model, batch)
+        with model.disable_adapter():
+            reference = _sequence_logps_by_hand(model, batch)
+    r = [p - q for p, q in zip(policy, reference)]  # kinds: chosen 0-1, rejected 2-3, chosen|v' 4-5, chosen|q' 6-7
+    terms = []
+    for b in range(2):
+        h = lambda k: math.log(1 / (1 + math.exp(-0.5 * (r[b] - r[2 * k + b]))))  # noqa: E731
+        terms.append(-h(1) - 0.7 * h(2) - 1.3 * h(3))
+    assert loss == pytest.approx(sum(terms) / 2, rel=1e-3)
+
+
+def test_checkpoint_and_resume(dataset, tmp_path):
+    trainer = make_trainer(dataset, tmp_path, max_steps=2, save_strategy="steps", save_steps=1)
+    trainer.train()
+    checkpoints = sorted((tmp_path / "out").glob("checkpoint-*"))
+    assert [c.name for c in checkpoints] == ["checkpoint-1", "checkpoint-2"]
+    assert (checkpoints[-1] / "adapter_model.safetensors").is_file() and (checkpoints[-1] / "README.md").is_file()
+    resumed = make_trainer(dataset, tmp_path, max_steps=3, save_strategy="steps", save_steps=1)
+    resumed.train(resume_from_checkpoint=str(checkpoints[-1]))
+    assert resumed.state.global_step == 3
+
+
+def test_save_model_writes_adapter_and_card(dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_do_not_leak_this")
+    trainer = make_trainer(dataset, tmp_path, max_steps=1, video_loss_weight=0.5, rejected_video_strategy="crop")
+    trainer.train()
+    out = tmp_path / "adapter"
+    trainer.save_model(str(out))
+    trainer.create_model_card(dataset_name="ORG/sharegptvideo-panodpo")
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert (out / "adapter_model.safetensors").is_file() and (out / "adapter_config.json").is_file()
+    for text in ("library_name: peft", "panodpo", "| video loss weight (lambda_v) | 0.5 |", "| rejected video | crop |", "ORG/sharegptvideo-panodpo", "dpo/loss"):
+        assert text in card, text
+    assert "hf_do_not_leak_this" not in card

@@ -1,0 +1,57 @@
+"""Rejected-video transforms: each one's definition, and seeding per example."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import cv2
+import numpy as np
+import pytest
+
+from panodpo.rejected_videos import blank_frames, crop_frames, crop_window, make_rejected_video, shuffle_frames
+
+FRAMES = [np.random.RandomState(i).randint(0, 255, (40, 60, 3), dtype=np.uint8) for i in range(8)]
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_shuffle_is_a_non_identity_permutation_of_the_frames():
+    for seed in range(20):
+        out, order = shuffle_frames(FRAMES, random.Random(seed))
+        assert sorted(order) == list(range(8)) and order != list(range(8))
+        assert _same(out, [FRAMES[i] for i in order])
+
+
+def test_crop_removes_twenty_percent_of_the_area_and_keeps_the_size():
+    for seed in range(10):
+        top, left, ch, cw = crop_window(40, 60, 0.2, random.Random(seed))
+        assert ch * cw == pytest.approx(0.8 * 40 * 60, rel=0.05)
+        assert 0 <= top <= 40 - ch and 0 <= left <= 60 - cw
+        out, window = crop_frames(FRAMES, 0.2, random.Random(seed))
+        assert window == (top, left, ch, cw)
+        expected = [cv2.resize(np.ascontiguousarray(f[top : top + ch, left : left + cw]), (60, 40), interpolation=cv2.INTER_LINEAR) for f in FRAMES]
+        assert _same(out, expected) and out[0].shape == FRAMES[0].shape
+
+
+def test_replace_blanks_half_of_the_frames():
+    out, blanked = blank_frames(FRAMES, 0.5, random.Random(3))
+    assert len(blanked) == 4
+    for i, frame in enumerate(out):
+        assert (frame == 0).all() if i in blanked else np.array_equal(frame, FRAMES[i])
+
+
+@pytest.mark.parametrize("strategy", ["shuffle", "crop", "replace"])
+def test_seeded_per_example(strategy):
+    a = make_rejected_video(FRAMES, strategy, seed=0, example_id="x")
+    assert _same(a, make_rejected_video(FRAMES, strategy, seed=0, example_id="x"))
+    others = [make_rejected_video(FRAMES, strategy, seed=0, example_id=f"y{i}") for i in range(5)]
+    assert any(not _same(a, o) for o in others)
+    assert not _same(a, FRAMES)
+
+
+def test_unknown_strategy():
+    with pytest.raises(ValueError, match="shuffle, crop, replace"):
+        make_rejected_video(FRAMES, "reverse", seed=0, example_id="x")
