@@ -21,7 +21,8 @@ from .features import CONFIGS, SPLITS, row_features
 from .video_io import atomic_path
 
 ROW_GROUP_SIZE = 16  # rows carry whole videos: small row groups keep streaming reads small
-PUBLISH_IGNORE = [".build/**", "**/.partial-*", ".cache/**"]
+# Resume state of `temrobbench build` and `panodpo prepare`, and half-written files, stay local.
+PUBLISH_IGNORE = [".build/**", ".prepare/**", ".cache/**", "**/.partial-*", ".partial-*"]
 
 
 def shard_name(split: str, index: int, total: int) -> str:
@@ -115,10 +116,12 @@ def upload_plan(folder: str | os.PathLike) -> list[str]:
     folder = Path(folder)
     if not (folder / "README.md").is_file() or not (folder / "data").is_dir():
         raise FileNotFoundError(f"{folder}: not a built benchmark (no README.md and data/); run `temrobbench build` first")
+    import fnmatch
+
     files = []
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
-        if path.is_file() and not rel.startswith(".build/") and not path.name.startswith(".partial-"):
+        if path.is_file() and not any(fnmatch.fnmatch(rel, pattern) for pattern in PUBLISH_IGNORE):
             files.append(rel)
     return files
 

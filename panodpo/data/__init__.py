@@ -1,0 +1,1 @@
+"""Preference data for PanoDPO: ShareGPTVideo-DPO rows, misleading questions, Hub-layout output."""

@@ -1,0 +1,232 @@
+"""``panodpo prepare``: ShareGPTVideo-DPO rows -> a Hub-layout preference dataset with q'.
+
+Output folder::
+
+    README.md                     dataset card (YAML configs: load_dataset(OUT) works)
+    prepare_report.json           counts and ids of skipped rows, by reason
+    data/train-*.parquet          id, video (embedded), prompt, chosen, rejected, rejected_prompt, answer, scores
+    videos/<id>.mp4               each row's video (frame folders are encoded once)
+    rejected_videos/<id>.mp4      with --materialize-rejected-videos
+    .prepare/rejected_prompts.jsonl   resumable cache of q'
+
+Rerunning skips rows whose q' and video are done; nothing finished is redone or lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from temrobbench.coin import is_safe_video_id
+from temrobbench.video_io import EncodeSettings, atomic_path, output_size, write_video
+
+from ..collator import clean_prompt
+from ..media import frame_files, load_frames
+from ..rejected_videos import make_rejected_video
+from .perturbers import OpenAIPerturber, PerturbationCache, TemplatePerturber
+from .sharegptvideo import DpoRow, RowProblem, read_rows
+
+SHARD_ROWS = 2000
+
+
+@dataclass
+class PrepareConfig:
+    perturber: str = "template"  # template | openai
+    openai_model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    max_concurrency: int = 8
+    max_retries: int = 5
+    materialize_rejected_videos: bool = False
+    rejected_video_strategy: str = "shuffle"
+    num_frames: int = 8
+    seed: int = 0
+    frames_fps: float = 1.0  # frame folders are encoded at this rate (ShareGPTVideo: 1 frame per second)
+
+
+def dataset_features(with_rejected_video: bool) -> datasets.Features:
+    features = {
+        "id": datasets.Value("string"),
+        "video": datasets.Video(),
+        "prompt": datasets.Value("string"),
+        "chosen": datasets.Value("string"),
+        "rejected": datasets.Value("string"),
+        "rejected_prompt": datasets.Value("string"),
+        "answer": datasets.Value("string"),
+        "chosen_score": datasets.Value("float64"),
+        "rejected_score": datasets.Value("float64"),
+    }
+    if with_rejected_video:
+        features["rejected_video"] = datasets.Video()
+    return datasets.Features(features)
+
+
+def file_stem(row_id: str) -> str:
+    """A file name for a row id (ids with path separators or dots get a hash)."""
+    return row_id if is_safe_video_id(row_id) else "id-" + hashlib.sha1(row_id.encode()).hexdigest()[:16]
+
+
+def _make_perturber(config: PrepareConfig):
+    if config.perturber == "template":
+        return TemplatePerturber()
+    if config.perturber == "openai":
+        return OpenAIPerturber(config.openai_model, config.base_url, max_concurrency=config.max_concurrency, max_retries=config.max_retries)
+    raise ValueError(f"unknown perturber {config.perturber!r}; valid: template, openai")
+
+
+def _store_video(row: DpoRow, media_root: Path, out: Path, config: PrepareConfig) -> str:
+    """``videos/<stem>.<ext>`` for the row (a hard link or copy of a video file, or its frames
+    encoded as MP4); returns the path relative to ``out``."""
+    source = media_root / row.video
+    if source.is_dir():
+        target = out / "videos" / f"{file_stem(row.id)}.mp4"
+        if not target.exists():
+            files = frame_files(source)
+            if not files:
+                raise FileNotFoundError(f"{source}: no frame images")
+            first = cv2.imread(str(files[0]))
+            w, h = output_size(first.shape[1], first.shape[0], 360)
+            frames = (cv2.resize(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB), (w, h), interpolation=cv2.INTER_AREA) for f in files)
+            write_video(frames, config.frames_fps, target, EncodeSettings(max_height=h))
+    else:
+        target = out / "videos" / f"{file_stem(row.id)}{source.suffix.lower()}"
+        if not target.exists():
+            with atomic_path(target) as tmp:
+                os.remove(tmp)
+                try:
+                    os.link(source, tmp)
+                except OSError:
+                    shutil.copyfile(source, tmp)
+    return target.relative_to(out).as_posix()
+
+
+def _store_rejected_video(row: DpoRow, media_root: Path, out: Path, config: PrepareConfig) -> str:
+    target = out / "rejected_videos" / f"{file_stem(row.id)}.mp4"
+    if not target.exists():
+        frames = load_frames(row.video, config.num_frames, media_root)
+        rejected = make_rejected_video(frames, config.rejected_video_strategy, seed=config.seed, example_id=row.id)
+        h, w = rejected[0].shape[:2]
+        ow, oh = output_size(w, h, h)
+        write_video([cv2.resize(f, (ow, oh)) for f in rejected], 1.0, target, EncodeSettings(max_height=oh))
+    return target.relative_to(out).as_posix()
+
+
+def prepare_dpo_data(
+    dpo_jsonl: str | os.PathLike,
+    media: str | os.PathLike,
+    out: str | os.PathLike,
+    config: PrepareConfig | None = None,
+    captions: dict[str, str] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Prepare PanoDPO training data (see the module docstring); returns the report."""
+    config = config or PrepareConfig()
+    out, media_root = Path(out), Path(media)
+    out.mkdir(parents=True, exist_ok=True)
+    problems: list[RowProblem] = []
+    rows: list[DpoRow] = []
+    for entry in read_rows(dpo_jsonl, media_root):
+        (problems if isinstance(entry, RowProblem) else rows).append(entry)
+
+    cache = PerturbationCache(out / ".prepare" / "rejected_prompts.jsonl")
+    todo = [row for row in rows if row.id not in cache.values]
+    if todo:
+        perturber = _make_perturber(config)
+        bar = tqdm(total=len(todo), desc=f"misleading questions ({perturber.name})", disable=not progress)
+
+        def on_result(row: DpoRow, value: str | None, error: str | None) -> None:
+            if value is not None:
+                cache.add(row.id, value, perturber.name)
+            else:
+                problems.append(RowProblem(row.id, "perturbation_failed", error or "no result"))
+            bar.update(1)
+
+        perturber.perturb_all(todo, captions or {}, on_result)
+        bar.close()
+
+    records = []
+    for row in tqdm([r for r in rows if r.id in cache.values], desc="videos", disable=not progress):
+        try:
+            video = _store_video(row, media_root, out, config)
+            rejected_video = _store_rejected_video(row, media_root, out, config) if config.materialize_rejected_videos else None
+        except (OSError, ValueError, RuntimeError) as err:
+            problems.append(RowProblem(row.id, "bad_media", f"row {row.id!r}: {err}"))
+            continue
+        record = {
+            "id": row.id, "video": video, "prompt": clean_prompt(row.prompt), "chosen": row.chosen, "rejected": row.rejected,
+            "rejected_prompt": cache.values[row.id], "answer": row.answer,
+            "chosen_score": _float(row.scores.get("chosen_score")), "rejected_score": _float(row.scores.get("rejected_score")),
+        }
+        if rejected_video:
+            record["rejected_video"] = rejected_video
+        records.append(record)
+
+    shards = _write_parquet(out, records, config.materialize_rejected_videos)
+    report = {
+        "source": str(dpo_jsonl),
+        "perturber": config.perturber if config.perturber == "template" else f"openai:{config.openai_model}",
+        "num_rows_read": len(rows) + sum(1 for p in problems if p.reason not in ("perturbation_failed", "bad_media")),
+        "num_rows_prepared": len(records),
+        "skipped": dict(sorted(Counter(p.reason for p in problems).items())),
+        "skipped_rows": [{"id": p.row_id, "reason": p.reason, "message": p.message} for p in problems],
+        "rejected_videos_materialized": config.materialize_rejected_videos,
+        "shards": shards,
+    }
+    with atomic_path(out / "prepare_report.json") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8")
+    _write_card(out, report)
+    return report
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _write_parquet(out: Path, records: list[dict], with_rejected_video: bool) -> list[str]:
+    schema = dataset_features(with_rejected_video).arrow_schema
+    folder = out / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    total = max(1, -(-len(records) // SHARD_ROWS))
+    names = []
+    for index in range(total):
+        name = f"train-{index:05d}-of-{total:05d}.parquet"
+        names.append(name)
+        chunk = records[index * SHARD_ROWS : (index + 1) * SHARD_ROWS]
+        with atomic_path(folder / name) as tmp:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for start in range(0, max(1, len(chunk)), 64):
+                    batch = []
+                    for record in chunk[start : start + 64]:
+                        row = dict(record)
+                        row["video"] = {"bytes": (out / record["video"]).read_bytes(), "path": record["video"]}
+                        if with_rejected_video:
+                            row["rejected_video"] = {"bytes": (out / record["rejected_video"]).read_bytes(), "path": record["rejected_video"]}
+                        batch.append(row)
+                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    for stale in folder.glob("train-*.parquet"):
+        if stale.name not in names:
+            stale.unlink()
+    return names
+
+
+def _write_card(out: Path, report: dict[str, Any]) -> None:
+    from hub_cards import render_card
+
+    text = render_card("dpo_dataset_card.md.j2", num_rows=report["num_rows_prepared"], perturber=report["perturber"], skipped=report["skipped"],
+                       rejected_videos=report["rejected_videos_materialized"], repo_id="ORG/NAME")
+    with atomic_path(out / "README.md") as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
