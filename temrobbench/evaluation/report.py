@@ -96,17 +96,18 @@ class EvalReport:
         paths = []
         names = list(CATEGORY_ORDER)
         value = lambda name, key: self.metrics[name][key] or 0.0  # noqa: E731
-        fig, (ax_acc, ax_fr) = plt.subplots(1, 2, figsize=(10, 3.8))
+        fig, (ax_acc, ax_fr) = plt.subplots(1, 2, figsize=(10, 4.2))
         x = range(len(names))
+        labels = [f"{n}\n(n={self.metrics[n]['n']})" for n in names]
         ax_acc.bar([i - 0.2 for i in x], [value(n, "clean_acc") for n in names], width=0.4, label="clean")
         ax_acc.bar([i + 0.2 for i in x], [value(n, "adv_acc") for n in names], width=0.4, label="adversarial")
         ax_acc.axhline(25, color="grey", linestyle=":", linewidth=1, label="chance")
-        ax_acc.set(xticks=list(x), xticklabels=names, ylabel="accuracy (%)", ylim=(0, 100), title="Accuracy (round 0)")
-        ax_acc.legend(fontsize=8)
+        ax_acc.set(xticks=list(x), xticklabels=labels, ylabel="accuracy (%)", ylim=(0, 105), title="Accuracy (round 0)")
+        ax_acc.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
         ax_fr.bar([i - 0.2 for i in x], [value(n, "fr") for n in names], width=0.4, label="FR (to shortcut)", color="tab:red")
         ax_fr.bar([i + 0.2 for i in x], [value(n, "wfr") for n in names], width=0.4, label="WFR (to any wrong)", color="tab:orange")
-        ax_fr.set(xticks=list(x), xticklabels=names, ylabel="% of clean-correct items", ylim=(0, 100), title="Flips under temporal inconsistency")
-        ax_fr.legend(fontsize=8)
+        ax_fr.set(xticks=list(x), xticklabels=labels, ylabel="% of clean-correct items", ylim=(0, 105), title="Flips under temporal inconsistency")
+        ax_fr.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
         fig.suptitle(self.model, fontsize=10)
         fig.tight_layout()
         paths.append(output_dir / "accuracy.png")
