@@ -13,10 +13,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-videos", type=int, default=SynthConfig.num_videos)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--canonical", action="store_true", help="every video follows its task's step order exactly")
+    p.add_argument("--world", choices=("demo", "prior"), default="demo",
+                   help="demo: COIN-like tasks with varied orders; prior: 8 tasks, one canonical order each, one-token step names (the mini reproduction's world)")
+    p.add_argument("--world-seed", type=int, default=0, help="prior world: which tasks and orders")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.world == "prior":
+        from ..prior_world import PriorWorldConfig, synthesize_prior_world
+
+        coin = synthesize_prior_world(args.out, PriorWorldConfig(num_videos=args.num_videos, seed=args.seed, world_seed=args.world_seed))
+        print(f"Wrote {coin} and {args.num_videos} videos under {coin.parent / 'videos'}")
+        print(f"Next: temrobbench build --coin {coin} --videos {coin.parent / 'videos'} --out OUT --min-total-duration 0 --max-height 64")
+        return 0
     coin = synthesize_coin(args.out, SynthConfig(num_videos=args.num_videos, seed=args.seed, canonical=args.canonical))
     print(f"Wrote {coin} and {args.num_videos} videos under {coin.parent / 'videos'}")
     print(f"Next: temrobbench build --coin {coin} --videos {coin.parent / 'videos'} --out OUT")
