@@ -8,6 +8,7 @@ the kinds whose loss weight is 0 left out.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,24 @@ class PanoDPOCollator:
     seed: int = 0
     media_root: str | None = None
     video_column: str = "video"
+    num_video_segments: int = 4
+    frame_cache_size: int = 0
+
+    def __post_init__(self) -> None:
+        self._frames: OrderedDict[str, list] = OrderedDict()
+
+    def _load(self, video: Any) -> list:
+        """Sampled frames of ``video``, from an LRU cache keyed by path when one is configured."""
+        if self.frame_cache_size <= 0 or not isinstance(video, str):
+            return load_frames(video, self.num_frames, self.media_root)
+        if video in self._frames:
+            self._frames.move_to_end(video)
+            return self._frames[video]
+        frames = load_frames(video, self.num_frames, self.media_root)
+        self._frames[video] = frames
+        if len(self._frames) > self.frame_cache_size:
+            self._frames.popitem(last=False)
+        return frames
 
     @classmethod
     def from_config(cls, processor: Any, args: Any, media_root: str | None = None) -> "PanoDPOCollator":
@@ -58,7 +77,8 @@ class PanoDPOCollator:
             processor=processor, num_frames=args.num_frames, video_loss_weight=args.video_loss_weight,
             text_loss_weight=args.text_loss_weight, rejected_video_strategy=args.rejected_video_strategy,
             crop_area_ratio=args.crop_area_ratio, blank_frame_ratio=args.blank_frame_ratio, seed=args.seed,
-            media_root=media_root, video_column=args.video_column,
+            media_root=media_root, video_column=args.video_column, num_video_segments=args.num_video_segments,
+            frame_cache_size=args.frame_cache_size,
         )
 
     @property
@@ -75,7 +95,7 @@ class PanoDPOCollator:
         per_kind: dict[int, list[tuple[str, list, str]]] = {row: [] for row in self.rows}
         for example in examples:
             example_id = str(example.get("id", ""))
-            frames = load_frames(example[self.video_column], self.num_frames, self.media_root)
+            frames = self._load(example[self.video_column])
             question, misleading = clean_prompt(example["prompt"]), clean_prompt(example.get("rejected_prompt") or "")
             chosen, rejected = response_text(example["chosen"]) + eos, response_text(example["rejected"]) + eos
             per_kind[CHOSEN].append((question, frames, chosen))
@@ -83,7 +103,7 @@ class PanoDPOCollator:
             if CHOSEN_REJECTED_VIDEO in per_kind:
                 rejected_video = make_rejected_video(
                     frames, self.rejected_video_strategy, seed=self.seed, example_id=example_id,
-                    crop_area_ratio=self.crop_area_ratio, blank_frame_ratio=self.blank_frame_ratio,
+                    crop_area_ratio=self.crop_area_ratio, blank_frame_ratio=self.blank_frame_ratio, num_segments=self.num_video_segments,
                 )
                 per_kind[CHOSEN_REJECTED_VIDEO].append((question, rejected_video, chosen))
             if CHOSEN_REJECTED_QUESTION in per_kind:

@@ -52,7 +52,9 @@ class PanoDPOConfig(DPOConfig):
     )
     crop_area_ratio: float = field(default=0.2, metadata={"help": "Share of each frame's area removed by the crop strategy."})
     blank_frame_ratio: float = field(default=0.5, metadata={"help": "Share of frames blanked by the replace strategy."})
+    num_video_segments: int = field(default=4, metadata={"help": "Segments the shuffle_segments strategy reorders (one per event for event-level edits)."})
     num_frames: int = field(default=8, metadata={"help": "Frames sampled uniformly from each video."})
+    frame_cache_size: int = field(default=0, metadata={"help": "Decoded videos kept in memory (LRU), for small datasets revisited every epoch; 0 decodes every time."})
     video_column: str = field(default="video", metadata={"help": "Dataset column holding the video (file, frames folder, or Video feature)."})
 
     def __post_init__(self) -> None:

@@ -3,7 +3,10 @@
 - ``shuffle``: the frames in a random order other than the original (the paper's best ablation);
 - ``crop``: each frame loses ``crop_area_ratio`` of its area: a random window of the remaining
   area (same aspect ratio, same position for every frame) is scaled back to the full size;
-- ``replace``: ``blank_frame_ratio`` of the frames (rounded) are replaced by black frames.
+- ``replace``: ``blank_frame_ratio`` of the frames (rounded) are replaced by black frames;
+- ``shuffle_segments``: the frames cut into ``num_segments`` contiguous segments whose order is
+  shuffled (frames of one segment stay together): an edited video whose events are reordered, the
+  harder rejected video of the mini reproduction (one segment per event).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-STRATEGIES = ("shuffle", "crop", "replace")
+STRATEGIES = ("shuffle", "crop", "replace", "shuffle_segments")
 
 
 def example_rng(seed: int, example_id: str) -> random.Random:
@@ -59,6 +62,21 @@ def blank_frames(frames: Sequence[np.ndarray], ratio: float, rng: random.Random)
     return out, blanked
 
 
+def shuffle_segments(frames: Sequence[np.ndarray], num_segments: int, rng: random.Random) -> tuple[list[np.ndarray], list[int]]:
+    """Contiguous segments of (nearly) equal length in a shuffled, non-identity order.
+
+    >>> frames = [np.full((1, 1, 3), i, np.uint8) for i in range(6)]
+    >>> out, order = shuffle_segments(frames, 3, random.Random(0))
+    >>> [int(f[0, 0, 0]) for f in out], order
+    ([0, 1, 4, 5, 2, 3], [0, 2, 1])
+    """
+    count = max(1, min(num_segments, len(frames)))
+    bounds = [round(i * len(frames) / count) for i in range(count + 1)]
+    segments = [list(frames[bounds[i] : bounds[i + 1]]) for i in range(count)]
+    _, order = shuffle_frames(segments, rng)
+    return [f for i in order for f in segments[i]], order
+
+
 def make_rejected_video(
     frames: Sequence[np.ndarray],
     strategy: str,
@@ -67,6 +85,7 @@ def make_rejected_video(
     example_id: str,
     crop_area_ratio: float = 0.2,
     blank_frame_ratio: float = 0.5,
+    num_segments: int = 4,
 ) -> list[np.ndarray]:
     """The rejected video of one example (same seed and id: same frames, run after run)."""
     rng = example_rng(seed, example_id)
@@ -76,4 +95,6 @@ def make_rejected_video(
         return crop_frames(frames, crop_area_ratio, rng)[0]
     if strategy == "replace":
         return blank_frames(frames, blank_frame_ratio, rng)[0]
+    if strategy == "shuffle_segments":
+        return shuffle_segments(frames, num_segments, rng)[0]
     raise ValueError(f"unknown rejected_video_strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")

@@ -55,3 +55,14 @@ def test_seeded_per_example(strategy):
 def test_unknown_strategy():
     with pytest.raises(ValueError, match="shuffle, crop, replace"):
         make_rejected_video(FRAMES, "reverse", seed=0, example_id="x")
+
+
+def test_shuffle_segments_keeps_segments_together():
+    from panodpo.rejected_videos import shuffle_segments
+
+    frames = [np.full((2, 2, 3), i, np.uint8) for i in range(10)]
+    for seed in range(10):
+        out, order = shuffle_segments(frames, 5, random.Random(seed))
+        values = [int(f[0, 0, 0]) for f in out]
+        assert sorted(order) == list(range(5)) and order != list(range(5))
+        assert values == [v for i in order for v in (2 * i, 2 * i + 1)]
