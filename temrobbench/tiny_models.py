@@ -192,3 +192,12 @@ def build_tiny_llava_onevision(hidden_size: int = 16, num_layers: int = 2, visio
         chat_template=LLAVA_ONEVISION_CHAT_TEMPLATE,
     )
     return model, processor
+
+
+def save_tiny_llava_onevision(path: str | Path, **kwargs: Any) -> Path:
+    """Write a tiny LLaVA-OneVision with ``save_pretrained`` (loads with ``hf:<path>``)."""
+    model, processor = build_tiny_llava_onevision(**kwargs)
+    path = Path(path)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
