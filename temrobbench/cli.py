@@ -9,7 +9,7 @@ from typing import Sequence
 
 # Each module defines ``add_parser(subparsers)`` which registers its sub-command and sets
 # ``func(args) -> int`` as the handler.
-COMMAND_MODULES: tuple[str, ...] = ("quickstart", "synth", "build", "push", "eval", "report")
+COMMAND_MODULES: tuple[str, ...] = ("quickstart", "synth", "build", "push", "eval", "report", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,30 @@
+"""``temrobbench reproduce``: the mini reproduction (temporal shortcut + PanoDPO) on CPU."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from ..mini_reproduction import MiniReproConfig
+
+    defaults = MiniReproConfig()
+    p = subparsers.add_parser("reproduce", help="mini reproduction: SFT learns the prior, PanoDPO vs DPO (offline, CPU, minutes per seed)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--train-videos", type=int, default=defaults.train_videos)
+    p.add_argument("--test-videos", type=int, default=defaults.test_videos)
+    p.add_argument("--sft-steps", type=int, default=defaults.sft_steps)
+    p.add_argument("--pref-steps", type=int, default=defaults.pref_steps)
+    p.add_argument("--pref-lr", type=float, default=defaults.pref_lr)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..mini_reproduction import MiniReproConfig, run as reproduce
+
+    config = MiniReproConfig(train_videos=args.train_videos, test_videos=args.test_videos, sft_steps=args.sft_steps,
+                             pref_steps=args.pref_steps, pref_lr=args.pref_lr)
+    print(reproduce(args.out, args.seeds, config))
+    print(f"\nOutputs: {args.out}/results.md, results.json, results.png; per seed: seed<N>/ (worlds, benchmark, eval records)")
+    return 0
