@@ -77,12 +77,10 @@ def _train(argv: Sequence[str]) -> int:
     processor = AutoProcessor.from_pretrained(script.model)
     model = AutoModelForImageTextToText.from_pretrained(script.model, dtype=script.dtype)
     peft_config = default_lora_config(model, script.lora_r, script.lora_alpha, script.lora_dropout) if script.use_lora else None
-    trainer = PanoDPOTrainer(model, args=config, train_dataset=dataset, processing_class=processor, peft_config=peft_config, media_root=script.media_root)
+    trainer = PanoDPOTrainer(model, args=config, train_dataset=dataset, processing_class=processor, peft_config=peft_config, media_root=script.media_root,
+                             dataset_name=script.data)
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-    trainer.save_model(config.output_dir)
-    trainer.create_model_card(dataset_name=script.data)
-    if config.push_to_hub:
-        trainer.push_to_hub(dataset_name=script.data)
+    trainer.save_model(config.output_dir)  # the adapter and its card (README.md); pushed too with --push_to_hub
     print(f"Adapter and model card: {config.output_dir}")
     return 0
 

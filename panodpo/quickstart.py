@@ -38,13 +38,13 @@ def run_quickstart_training(out_dir: str | Path, steps: int = 4) -> str:
     model, processor = build_tiny_qwen2vl()
     args = PanoDPOConfig(output_dir=str(out / "adapter"), max_steps=steps, per_device_train_batch_size=2, logging_steps=1, report_to=[],
                          num_frames=4, gradient_checkpointing=False, save_strategy="no", learning_rate=1e-2, disable_tqdm=True)
-    trainer = PanoDPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor, peft_config=default_lora_config(model, r=4, alpha=8))
+    trainer = PanoDPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor, peft_config=default_lora_config(model, r=4, alpha=8),
+                             dataset_name=str(out / "data"))
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the summary below shows the per-term metrics
     trainer.train()
-    trainer.save_model(args.output_dir)
-    trainer.create_model_card(dataset_name=str(out / "data"))
+    trainer.save_model(args.output_dir)  # the adapter and its card (README.md)
     logs = [e for e in trainer.state.log_history if "loss" in e]
     lines = [f"PanoDPO, {steps} steps on a tiny random Qwen2-VL (LoRA + projector), {len(dataset)} preference rows:",
              "step  loss    dpo/margin  dpov/margin  dpot/margin"]

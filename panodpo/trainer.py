@@ -7,10 +7,14 @@ Subclassed, not copied. What each override replaces and why:
 - ``_prepare_dataset``: returns the dataset unchanged; videos are decoded and tokenized on the
   fly by the collator, as TRL does for image datasets.
 - ``_precompute_ref_logps`` / ``compute_ref_log_probs``: 4 reference log-probs per example
-  instead of 2, cached in a ``ref_logps`` column; training then runs no reference forward.
+  instead of 2, in a ``ref_logps`` column cached on disk like TRL's (keyed by the dataset's and
+  the model's fingerprints and the collator's settings, so a rerun or a resumed run reuses it);
+  training then runs no reference forward.
 - ``_compute_loss``: one policy forward over the (up to) 4 sequences of every example, and the
   loss of :func:`panodpo.loss.panodpo_loss`, logging loss, reward margin and accuracy per term.
-- ``create_model_card``: the card from ``hub_cards/model_card.md.j2``.
+- ``create_model_card`` and ``_save``: the card from ``hub_cards/model_card.md.j2``, written into
+  ``output_dir`` and into every folder a model is saved to (``save_model(dir)``, checkpoints),
+  replacing the generic card PEFT writes next to the adapter.
 
 The reference model is the base model with the LoRA adapter disabled (no second copy), TRL's
 behaviour with a PEFT model and ``ref_model=None``.
@@ -23,11 +27,13 @@ import os
 from typing import Any
 
 import torch
-from accelerate.utils import is_peft_model
-from datasets import Dataset
+from accelerate.utils import broadcast_object_list, is_peft_model
+from datasets import Dataset, IterableDataset, concatenate_datasets
+from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from trl import DPOTrainer
+from trl.models import prepare_deepspeed
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
@@ -81,6 +87,7 @@ class PanoDPOTrainer(DPOTrainer):
         processing_class: Any = None,
         peft_config: Any = None,
         media_root: str | None = None,
+        dataset_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         if args is None:
@@ -96,6 +103,7 @@ class PanoDPOTrainer(DPOTrainer):
         # Set before super().__init__, which may precompute reference log-probs with them.
         self.rows = active_rows(args.video_loss_weight, args.text_loss_weight)
         self.media_root = media_root
+        self.dataset_name = dataset_name  # named in the model card (a hub id or a folder)
         if data_collator is None:
             data_collator = PanoDPOCollator.from_config(processing_class, args, media_root)
         super().__init__(
@@ -138,23 +146,62 @@ class PanoDPOTrainer(DPOTrainer):
         return contextlib.nullcontext()
 
     def compute_ref_log_probs(self, model, inputs):
-        """Reference log-probs (4, B) of one batch: the adapter-disabled base model, or ``ref_model``."""
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs), self._reference_context():
+        """Replaces TRL's (2, B) version: reference log-probs (4, B) of one batch, from the
+        adapter-disabled base model, or ``ref_model`` when one is given."""
+        with (
+            torch.no_grad(),
+            disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
+            self._reference_context(),
+            self.accelerator.autocast(),
+        ):
             logps, _ = self._sequence_logps(self.ref_model or model, inputs)
         return logps
 
+    def _ref_cache_fingerprint(self, dataset: Dataset) -> str:
+        """What the cached reference log-probs depend on: TRL's (dataset, model) pair, plus the
+        settings that change the sequences (rejected videos, frames, active terms)."""
+        args = self.args
+        collator = (self.rows, args.rejected_video_strategy, args.crop_area_ratio, args.blank_frame_ratio,
+                    args.num_video_segments, args.num_frames, args.seed, args.video_column, self.media_root)
+        fingerprint = [Hasher.hash((dataset._fingerprint, self._precompute_model_hash, "panodpo-ref-logps", collator))]
+        broadcast_object_list(fingerprint, from_process=0)  # rank-dependent under ZeRO-3: use rank 0's
+        return fingerprint[0]
+
     def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
-        """Adds a ``ref_logps`` column (4 floats per example) computed once before training."""
+        """Replaces TRL's 2-column version: adds a ``ref_logps`` column (4 floats per example,
+        in the order of :mod:`panodpo.loss`) computed once, in a cache file next to the dataset's."""
         if "ref_logps" in dataset.column_names:
             return dataset
-        loader = self.accelerator.prepare(DataLoader(dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False))
-        model = self.ref_model or self.model
+        if isinstance(dataset, IterableDataset):
+            raise ValueError("precompute_ref_log_probs=True needs a map-style Dataset, not an IterableDataset")
+        fingerprint = self._ref_cache_fingerprint(dataset)
+        cache_file = dataset._get_cache_file_path(fingerprint)
+        if os.path.exists(cache_file):
+            return concatenate_datasets([dataset, Dataset.from_file(cache_file)], axis=1)
+        loader = self.accelerator.prepare(DataLoader(
+            dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False,
+            num_workers=self.args.dataloader_num_workers, pin_memory=self.args.dataloader_pin_memory,
+        ))
+        if self.ref_model is None and self.is_deepspeed_enabled:
+            # Before `train`, ZeRO-sharded parameters are not placed yet: TRL's inference engine does it.
+            if self._precompute_engine is None:
+                self._precompute_engine = prepare_deepspeed(self.model, self.accelerator)
+            model = self._precompute_engine
+        else:
+            model = self.ref_model or self.model
         values = []
         for batch in tqdm(loader, desc=f"reference log-probs ({name})", disable=bool(os.environ.get("TQDM_DISABLE"))):
             logps = self.compute_ref_log_probs(model, batch)
             values.append(self.accelerator.gather_for_metrics(logps.T.contiguous()).float().cpu())
-        column = torch.cat(values).tolist()
-        return dataset.add_column("ref_logps", column)
+        column = torch.cat(values)
+        if self.accelerator.is_main_process:
+            dataset.map(
+                lambda batch, indices: {"ref_logps": column[indices].tolist()},
+                with_indices=True, batched=True, remove_columns=dataset.column_names,
+                new_fingerprint=fingerprint, cache_file_name=cache_file, desc=f"caching reference log-probs ({name})",
+            )
+        self.accelerator.wait_for_everyone()
+        return concatenate_datasets([dataset, Dataset.from_file(cache_file)], axis=1)
 
     # -- loss -------------------------------------------------------------------------------------
 
@@ -176,13 +223,24 @@ class PanoDPOTrainer(DPOTrainer):
 
     # -- cards ------------------------------------------------------------------------------------
 
-    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags: Any = None) -> None:
-        """Writes ``README.md`` in ``output_dir`` from ``hub_cards/model_card.md.j2``."""
-        if not self.is_world_process_zero():
+    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags: Any = None, **kwargs: Any) -> None:
+        """Replaces TRL's card: ``README.md`` in ``output_dir`` from ``hub_cards/model_card.md.j2``
+        (``push_to_hub`` uploads it with the adapter)."""
+        if dataset_name:
+            self.dataset_name = dataset_name  # later saves name the same data
+        self._write_model_card(self.args.output_dir, model_name=model_name, dataset_name=dataset_name, tags=tags)
+
+    def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+        """Extends Trainer's: every saved adapter (``save_model(dir)``, checkpoints) gets the
+        project's card instead of PEFT's generic one."""
+        super()._save(output_dir, state_dict=state_dict)
+        self._write_model_card(output_dir or self.args.output_dir)
+
+    def _write_model_card(self, directory: str, **card: Any) -> None:
+        if not self.args.should_save:
             return
         from .model_card import render_model_card
 
-        path = os.path.join(self.args.output_dir, "README.md")
-        os.makedirs(self.args.output_dir, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(render_model_card(self, model_name=model_name, dataset_name=dataset_name, tags=tags))
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "README.md"), "w", encoding="utf-8") as f:
+            f.write(render_model_card(self, **card))

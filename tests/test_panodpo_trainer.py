@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
-from datasets import Dataset
+from datasets import Dataset, load_from_disk
 
 from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from temrobbench.tiny_models import build_tiny_qwen2vl
@@ -26,12 +27,12 @@ def dataset(tiny_benchmark):
     return Dataset.from_list(rows[:4])
 
 
-def make_trainer(dataset, tmp_path, **overrides):
+def make_trainer(dataset, tmp_path, eval_dataset=None, **overrides):
     model, processor = build_tiny_qwen2vl(seed=1)
     settings = dict(output_dir=str(tmp_path / "out"), max_steps=3, per_device_train_batch_size=2, logging_steps=1, report_to=[],
                     num_frames=4, gradient_checkpointing=False, save_strategy="no", learning_rate=5e-2, warmup_ratio=0.0, seed=0)
     settings.update(overrides)
-    trainer = PanoDPOTrainer(model, args=PanoDPOConfig(**settings), train_dataset=dataset, processing_class=processor,
+    trainer = PanoDPOTrainer(model, args=PanoDPOConfig(**settings), train_dataset=dataset, eval_dataset=eval_dataset, processing_class=processor,
                              peft_config=default_lora_config(model, r=4, alpha=8, dropout=0.0))
     return trainer
 
@@ -135,21 +136,68 @@ def test_checkpoint_and_resume(dataset, tmp_path):
     trainer.train()
     checkpoints = sorted((tmp_path / "out").glob("checkpoint-*"))
     assert [c.name for c in checkpoints] == ["checkpoint-1", "checkpoint-2"]
-    assert (checkpoints[-1] / "adapter_model.safetensors").is_file() and (checkpoints[-1] / "README.md").is_file()
+    assert (checkpoints[-1] / "adapter_model.safetensors").is_file()
+    assert "PanoDPO" in (checkpoints[-1] / "README.md").read_text()  # the project's card in every checkpoint
     resumed = make_trainer(dataset, tmp_path, max_steps=3, save_strategy="steps", save_steps=1)
     resumed.train(resume_from_checkpoint=str(checkpoints[-1]))
     assert resumed.state.global_step == 3
 
 
-def test_save_model_writes_adapter_and_card(dataset, tmp_path, monkeypatch):
+def test_evaluate_logs_per_term_metrics(dataset, tmp_path):
+    trainer = make_trainer(dataset, tmp_path, max_steps=1, precompute_ref_log_probs=True, eval_dataset=dataset.select(range(2)),
+                           per_device_eval_batch_size=2)
+    metrics = trainer.evaluate()
+    assert metrics["eval_loss"] == pytest.approx(3 * math.log(2), rel=1e-4)  # untrained: policy == reference
+    for term in ("dpo", "dpov", "dpot"):
+        assert f"eval_{term}/reward_margin" in metrics and f"eval_{term}/accuracy" in metrics
+
+
+def test_save_model_and_push_to_hub_write_adapter_and_card(dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_do_not_leak_this")
     trainer = make_trainer(dataset, tmp_path, max_steps=1, video_loss_weight=0.5, rejected_video_strategy="crop")
+    trainer.dataset_name = "ORG/sharegptvideo-panodpo"
     trainer.train()
     out = tmp_path / "adapter"
     trainer.save_model(str(out))
-    trainer.create_model_card(dataset_name="ORG/sharegptvideo-panodpo")
-    card = (tmp_path / "out" / "README.md").read_text()
+    card = (out / "README.md").read_text()  # the project's card, not PEFT's generic one
     assert (out / "adapter_model.safetensors").is_file() and (out / "adapter_config.json").is_file()
-    for text in ("library_name: peft", "panodpo", "| video loss weight (lambda_v) | 0.5 |", "| rejected video | crop |", "ORG/sharegptvideo-panodpo", "dpo/loss"):
+    for text in ("library_name: peft", "panodpo", "| video loss weight (lambda_v) | 0.5 |", "| text loss weight (lambda_t) | 1.0 |",
+                 "| rejected video | crop |", "datasets:\n- ORG/sharegptvideo-panodpo", "| dpo/loss |", "| dpov/reward_margin |", "| dpot/accuracy |"):
         assert text in card, text
     assert "hf_do_not_leak_this" not in card
+
+    uploads = []
+
+    class FakeHfApi:  # what push_to_hub sends, without a network
+        def create_repo(self, repo_id, **kwargs):
+            return type("RepoUrl", (), {"repo_id": repo_id})()
+
+        def upload_folder(self, repo_id, folder_path, **kwargs):
+            files = {p.relative_to(folder_path).as_posix(): p.read_bytes() for p in Path(folder_path).rglob("*") if p.is_file()}
+            uploads.append((repo_id, files))
+
+    import transformers.trainer
+
+    monkeypatch.setattr(transformers.trainer, "hf_api", FakeHfApi)
+    trainer.args.hub_model_id = "me/tiny-panodpo"
+    trainer.push_to_hub()
+    [(repo_id, files)] = uploads
+    assert repo_id == "me/tiny-panodpo" and "adapter_model.safetensors" in files
+    pushed_card = files["README.md"].decode()
+    assert "| video loss weight (lambda_v) | 0.5 |" in pushed_card and 'PeftModel.from_pretrained(base, "me/tiny-panodpo")' in pushed_card
+    assert not any(b"hf_do_not_leak_this" in content for content in files.values())
+
+
+def test_reference_log_probs_cached_on_disk_and_reused(dataset, tmp_path, monkeypatch):
+    dataset.save_to_disk(str(tmp_path / "data"))
+    on_disk = load_from_disk(str(tmp_path / "data"))  # has cache files: the reference log-probs are cached beside them
+    calls = []
+    original = PanoDPOTrainer.compute_ref_log_probs
+    monkeypatch.setattr(PanoDPOTrainer, "compute_ref_log_probs", lambda self, *a: calls.append(1) or original(self, *a))
+    first = make_trainer(on_disk, tmp_path, precompute_ref_log_probs=True)
+    assert len(calls) == 2  # 4 examples, batches of 2
+    second = make_trainer(on_disk, tmp_path, precompute_ref_log_probs=True)
+    assert len(calls) == 2  # nothing recomputed
+    assert second.train_dataset["ref_logps"] == first.train_dataset["ref_logps"]
+    make_trainer(on_disk, tmp_path, precompute_ref_log_probs=True, rejected_video_strategy="replace")
+    assert len(calls) == 4  # other rejected videos: other reference log-probs
