@@ -15,6 +15,7 @@ from panodpo.cli import main as panodpo_main
 from panodpo.data.prepare import PrepareConfig, prepare_dpo_data
 from panodpo.data.perturbers import validate_misleading
 from temrobbench.commands.push import push_folder
+from torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 
 @pytest.fixture()
@@ -109,6 +110,22 @@ def test_openai_perturber_with_failures_validation_and_cache(source, tmp_path, m
         config = PrepareConfig(perturber="openai", base_url=server.base_url, max_retries=0)
         prepare_dpo_data(jsonl, media, tmp_path / "out", config, progress=False)
         assert server.count == 1  # only b is retried; a and c come from the cache
+
+
+def test_openai_perturber_stops_on_a_refused_key_and_keeps_finished_rows(source, tmp_path, monkeypatch, capsys):
+    jsonl, media = source
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key")
+    out = tmp_path / "out"
+    with FakeOpenAIServer(reply=lambda body: "The man is painting. " + body["messages"][1]["content"].split("Question: ")[1].split("\n")[0],
+                          fail=lambda n: None if n == 0 else 401) as server:
+        code = panodpo_main(["prepare", "--dpo-jsonl", str(jsonl), "--media", str(media), "--out", str(out), "--perturber", "openai",
+                             "--base-url", server.base_url, "--max-concurrency", "1"])
+        assert server.count == 2  # one row done, then one refused request: no retries, no more rows
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "AuthenticationError" in error and "OPENAI_API_KEY" in error and "sk-wrong-key" not in error
+    cached = [json.loads(line) for line in (out / ".prepare" / "rejected_prompts.jsonl").read_text().splitlines()]
+    assert [c["id"] for c in cached] == ["a"]  # kept for the next run
 
 
 def test_validation_rules():

@@ -24,6 +24,15 @@ Rules:
 4. At most 60 words. Output only the rewritten question, nothing else."""
 
 
+class PerturbationFailed(RuntimeError):
+    """One row got no valid misleading question: it is reported by id and skipped."""
+
+
+class PerturberUnusable(RuntimeError):
+    """The server refuses every request (bad key, no such model or URL): the run stops, keeping
+    what is already cached, instead of failing each remaining row the same way."""
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
@@ -98,7 +107,10 @@ class OpenAIPerturber:
         return [{"role": "system", "content": PERTURBER_RULES}, {"role": "user", "content": "\n".join(facts)}]
 
     def perturb(self, row: DpoRow, caption: str | None = None) -> str:
-        """q' for one row; raises RuntimeError after ``max_retries`` failed or invalid answers."""
+        """q' for one row; raises PerturbationFailed after ``max_retries`` failed or invalid answers,
+        PerturberUnusable when the server rejects the credentials, model or URL."""
+        import openai
+
         from temrobbench.evaluation.models.openai_api import is_retryable
 
         question = clean_prompt(row.prompt)
@@ -111,8 +123,11 @@ class OpenAIPerturber:
             try:
                 response = self.client.chat.completions.create(model=self.model, messages=self._messages(row, caption), temperature=0.7, max_tokens=160)
             except Exception as error:  # noqa: BLE001 - classified
+                if isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)):
+                    raise PerturberUnusable(f"the {self.model!r} chat server refused the request ({type(error).__name__}, HTTP "
+                                            f"{getattr(error, 'status_code', '?')}): check OPENAI_API_KEY, --openai-model and --base-url") from None
                 if not is_retryable(error):
-                    raise RuntimeError(f"row {row.id!r}: {type(error).__name__}: {error}") from None
+                    raise PerturbationFailed(f"row {row.id!r}: {type(error).__name__}: {error}") from None
                 last = f"{type(error).__name__}"
                 continue
             candidate = (response.choices[0].message.content or "").strip().strip('"')
@@ -120,21 +135,30 @@ class OpenAIPerturber:
             if problem is None:
                 return candidate
             last = f"invalid output ({problem})"
-        raise RuntimeError(f"row {row.id!r}: no valid misleading question after {self.max_retries + 1} attempts: {last}")
+        raise PerturbationFailed(f"row {row.id!r}: no valid misleading question after {self.max_retries + 1} attempts: {last}")
 
     def perturb_all(self, rows: Sequence[DpoRow], captions: dict[str, str], on_result: Callable[[DpoRow, str | None, str | None], None]) -> None:
-        lock = threading.Lock()
+        lock, stop = threading.Lock(), threading.Event()
+        fatal: list[PerturberUnusable] = []
 
         def one(row: DpoRow) -> None:
+            if stop.is_set():
+                return
             try:
                 result, error = self.perturb(row, captions.get(row.id)), None
-            except RuntimeError as err:
+            except PerturbationFailed as err:
                 result, error = None, str(err)
+            except PerturberUnusable as err:
+                fatal.append(err)
+                stop.set()
+                return
             with lock:
                 on_result(row, result, error)
 
         with ThreadPoolExecutor(max_workers=max(1, self.max_concurrency)) as pool:
             list(pool.map(one, rows))
+        if fatal:
+            raise fatal[0]
 
 
 class PerturbationCache:

@@ -152,8 +152,10 @@ def prepare_dpo_data(
                 problems.append(RowProblem(row.id, "perturbation_failed", error or "no result"))
             bar.update(1)
 
-        perturber.perturb_all(todo, captions or {}, on_result)
-        bar.close()
+        try:  # a PerturberUnusable error stops the run; what is cached stays for the next one
+            perturber.perturb_all(todo, captions or {}, on_result)
+        finally:
+            bar.close()
 
     records = []
     for row in tqdm([r for r in rows if r.id in cache.values], desc="videos", disable=not progress):
