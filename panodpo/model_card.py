@@ -16,7 +16,7 @@ def _base_model(trainer: Any) -> str:
         base = next(iter(peft_config.values())).base_model_name_or_path
         if base:
             return base
-    return getattr(model.config, "_name_or_path", "") or "unknown"
+    return getattr(model.config, "_name_or_path", "") or ""
 
 
 def final_metrics(log_history: list[dict]) -> dict[str, float]:
@@ -29,11 +29,11 @@ def final_metrics(log_history: list[dict]) -> dict[str, float]:
     return metrics
 
 
-def hub_dataset_id(name: str | None) -> str | None:
-    """``name`` when it reads as a Hub dataset id (``ORG/NAME``, not a local folder), else None:
-    only Hub ids belong in the card's ``datasets:`` metadata.
+def hub_repo_id(name: str | None) -> str | None:
+    """``name`` when it reads as a Hub repository id (``ORG/NAME``, not a local folder), else None:
+    only Hub ids belong in the card's ``base_model:`` and ``datasets:`` metadata.
 
-    >>> hub_dataset_id("ORG/sharegptvideo-panodpo"), hub_dataset_id("/data/prepared"), hub_dataset_id(None)
+    >>> hub_repo_id("ORG/sharegptvideo-panodpo"), hub_repo_id("/data/prepared"), hub_repo_id(None)
     ('ORG/sharegptvideo-panodpo', None, None)
     """
     if name and re.fullmatch(r"[\w.-]+/[\w.-]+", name) and not name.startswith(".") and not os.path.exists(name):
@@ -46,13 +46,16 @@ def render_model_card(trainer: Any, model_name: str | None = None, dataset_name:
     tag_list = sorted(set(trainer._tag_names) | (set([tags] if isinstance(tags, str) else tags or [])))
     keys = ("dpo/loss", "dpo/reward_margin", "dpo/accuracy", "dpov/loss", "dpov/reward_margin", "dpov/accuracy", "dpot/loss", "dpot/reward_margin", "dpot/accuracy", "loss")
     metrics = final_metrics(trainer.state.log_history)
+    base_model = _base_model(trainer)
     dataset_name = dataset_name or getattr(trainer, "dataset_name", None) or getattr(getattr(trainer.train_dataset, "info", None), "dataset_name", None)
     return render_card(
         "model_card.md.j2",
         model_name=model_name or args.hub_model_id or args.output_dir.rstrip("/").split("/")[-1],
-        base_model=_base_model(trainer),
+        base_model=base_model or "a model built from its configuration",
+        base_model_repo=hub_repo_id(base_model),
+        base_model_load=base_model or "BASE_MODEL",
         dataset_name=dataset_name,
-        dataset_repo=hub_dataset_id(dataset_name),
+        dataset_repo=hub_repo_id(dataset_name),
         tags=tag_list,
         beta=args.beta,
         video_loss_weight=args.video_loss_weight,

@@ -4,14 +4,16 @@ Subclassed, not copied. What each override replaces and why:
 
 - ``__init__``: builds the video collator (TRL's collators know images, not videos) and freezes
   the vision tower; everything else (PEFT wrapping, fused LM head, accelerate) is TRL's.
-- ``_prepare_dataset``: returns the dataset unchanged; videos are decoded and tokenized on the
-  fly by the collator, as TRL does for image datasets.
+- ``_prepare_dataset`` / ``_set_signature_columns_if_needed``: the dataset stays as is (videos
+  are decoded and tokenized on the fly by the collator, as TRL does for image datasets), and the
+  raw columns the collator reads are kept.
 - ``_precompute_ref_logps`` / ``compute_ref_log_probs``: 4 reference log-probs per example
   instead of 2, in a ``ref_logps`` column cached on disk like TRL's (keyed by the dataset's and
   the model's fingerprints and the collator's settings, so a rerun or a resumed run reuses it);
   training then runs no reference forward.
-- ``_compute_loss``: one policy forward over the (up to) 4 sequences of every example, and the
-  loss of :func:`panodpo.loss.panodpo_loss`, logging loss, reward margin and accuracy per term.
+- ``_compute_loss``: one policy forward over the (up to) 4 sequences of every example (one
+  reference forward before it unless precomputed), and the loss of
+  :func:`panodpo.loss.panodpo_loss`, logging loss, reward margin and accuracy per term.
 - ``create_model_card`` and ``_save``: the card from ``hub_cards/model_card.md.j2``, written into
   ``output_dir`` and into every folder a model is saved to (``save_model(dir)``, checkpoints),
   replacing the generic card PEFT writes next to the adapter.
@@ -119,6 +121,8 @@ class PanoDPOTrainer(DPOTrainer):
         return dataset
 
     def _set_signature_columns_if_needed(self):
+        """Replaces TRL's list (tokenized or image columns): the raw columns the video collator reads,
+        kept when ``remove_unused_columns=True``."""
         if self._signature_columns is None:
             self._signature_columns = ["id", self.args.video_column, "prompt", "chosen", "rejected", "rejected_prompt", "ref_logps"]
 
@@ -206,12 +210,17 @@ class PanoDPOTrainer(DPOTrainer):
     # -- loss -------------------------------------------------------------------------------------
 
     def _compute_loss(self, model, inputs, return_outputs):
+        """Replaces TRL's: one policy forward over the active sequences, reference log-probs from
+        the batch (precomputed) or from one adapter-disabled forward, then :func:`panodpo_loss`."""
         mode = "train" if self.model.training else "eval"
-        policy_logps, outputs = self._sequence_logps(model, inputs)
         if "ref_logps" in inputs:
-            ref_logps = inputs["ref_logps"].to(policy_logps.device, policy_logps.dtype)
+            ref_logps = inputs["ref_logps"]
         else:
+            # Before the policy forward (TRL runs it after): its transient memory is then freed before
+            # the policy's activations exist, instead of adding to them at the step's peak.
             ref_logps = self.compute_ref_log_probs(model, inputs)
+        policy_logps, outputs = self._sequence_logps(model, inputs)
+        ref_logps = ref_logps.to(policy_logps.device, policy_logps.dtype)
         loss, metrics = panodpo_loss(
             policy_logps, ref_logps, beta=self.beta, video_weight=self.args.video_loss_weight, text_weight=self.args.text_loss_weight
         )

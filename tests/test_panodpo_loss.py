@@ -65,3 +65,13 @@ def test_bad_shapes_and_weights():
         panodpo_loss(POLICY[:3], REF[:3], beta=0.1, video_weight=1, text_weight=1)
     with pytest.raises(ValueError, match=">= 0"):
         panodpo_loss(POLICY, REF, beta=0.1, video_weight=-1, text_weight=1)
+
+
+def test_importing_panodpo_does_not_import_trl():
+    import subprocess
+    import sys
+
+    code = "import sys, panodpo; from panodpo import panodpo_loss; assert 'trl' not in sys.modules, 'trl imported'; print(panodpo.__all__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "PanoDPOTrainer" in result.stdout and "PanoDPOConfig" in result.stdout

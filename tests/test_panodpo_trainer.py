@@ -12,6 +12,7 @@ from datasets import Dataset, load_from_disk
 
 from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from temrobbench.tiny_models import build_tiny_qwen2vl
+from torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 warnings.filterwarnings("ignore")
 
@@ -164,7 +165,8 @@ def test_save_model_and_push_to_hub_write_adapter_and_card(dataset, tmp_path, mo
     for text in ("library_name: peft", "panodpo", "| video loss weight (lambda_v) | 0.5 |", "| text loss weight (lambda_t) | 1.0 |",
                  "| rejected video | crop |", "datasets:\n- ORG/sharegptvideo-panodpo", "| dpo/loss |", "| dpov/reward_margin |", "| dpot/accuracy |"):
         assert text in card, text
-    assert "hf_do_not_leak_this" not in card
+    assert "hf_do_not_leak_this" not in card and "base_model:" not in card  # built from a config: no Hub id to name
+    trainer.model.peft_config["default"].base_model_name_or_path = "Qwen/Qwen2-VL-2B-Instruct"
 
     uploads = []
 
@@ -185,6 +187,7 @@ def test_save_model_and_push_to_hub_write_adapter_and_card(dataset, tmp_path, mo
     assert repo_id == "me/tiny-panodpo" and "adapter_model.safetensors" in files
     pushed_card = files["README.md"].decode()
     assert "| video loss weight (lambda_v) | 0.5 |" in pushed_card and 'PeftModel.from_pretrained(base, "me/tiny-panodpo")' in pushed_card
+    assert "base_model: Qwen/Qwen2-VL-2B-Instruct" in pushed_card and 'from_pretrained("Qwen/Qwen2-VL-2B-Instruct")' in pushed_card
     assert not any(b"hf_do_not_leak_this" in content for content in files.values())
 
 
