@@ -128,6 +128,29 @@ def test_openai_perturber_stops_on_a_refused_key_and_keeps_finished_rows(source,
     assert [c["id"] for c in cached] == ["a"]  # kept for the next run
 
 
+def test_openai_perturber_requests_run_concurrently_within_the_bound(source, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    jsonl, media = source
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def reply(body):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.3)
+        with lock:
+            state["now"] -= 1
+        return "The man is painting a wall. " + body["messages"][1]["content"].split("Question: ")[1].split("\n")[0]
+
+    with FakeOpenAIServer(reply=reply) as server:
+        report = prepare_dpo_data(jsonl, media, tmp_path / "out", PrepareConfig(perturber="openai", base_url=server.base_url, max_concurrency=2), progress=False)
+    assert report["num_rows_prepared"] == 3 and state["most"] == 2  # 3 rows, at most (and at once) 2 requests in flight
+
+
 def test_validation_rules():
     assert validate_misleading("What color is the car?", "") == "empty"
     assert validate_misleading("What color is the car?", "The car is parked. Where is it?") == "does not keep the question asked"
