@@ -28,8 +28,8 @@ def dataset(tiny_benchmark):
     return Dataset.from_list(rows[:4])
 
 
-def make_trainer(dataset, tmp_path, eval_dataset=None, **overrides):
-    model, processor = build_tiny_qwen2vl(seed=1)
+def make_trainer(dataset, tmp_path, eval_dataset=None, build=build_tiny_qwen2vl, **overrides):
+    model, processor = build(seed=1)
     settings = dict(output_dir=str(tmp_path / "out"), max_steps=3, per_device_train_batch_size=2, logging_steps=1, report_to=[],
                     num_frames=4, gradient_checkpointing=False, save_strategy="no", learning_rate=5e-2, warmup_ratio=0.0, seed=0)
     settings.update(overrides)
@@ -69,6 +69,20 @@ def test_training_changes_trainable_parameters_only(dataset, tmp_path):
         for metric in ("loss", "reward_margin", "accuracy"):
             assert f"{term}/{metric}" in logs[-1]
     assert logs[0]["loss"] == pytest.approx(3 * math.log(2), rel=1e-4)  # policy == reference at step 0
+
+
+def test_llava_onevision_trains_too(dataset, tmp_path):
+    """The collator and the trainable set are not Qwen2-VL-specific (the LLaVA-OneVision-7B example)."""
+    from temrobbench.tiny_models import build_tiny_llava_onevision
+
+    trainer = make_trainer(dataset, tmp_path, build=build_tiny_llava_onevision, max_steps=2)
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert any("multi_modal_projector" in n for n in trainable) and not any("vision_tower" in n for n in trainable)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    for name, parameter in trainer.model.named_parameters():
+        assert torch.equal(before[name], parameter.detach()) != (name in trainable), name
+    assert all(math.isfinite(e["loss"]) and "dpov/accuracy" in e for e in trainer.state.log_history if "loss" in e)
 
 
 @pytest.mark.parametrize("weights, kinds", [((1.0, 1.0), 4), ((0.0, 1.0), 3), ((1.0, 0.0), 3), ((0.0, 0.0), 2)])
