@@ -36,7 +36,11 @@ def source(tiny_benchmark, tmp_path):
         {"id": "no-chosen", "video": "a.mp4", "prompt": "Q?", "rejected": "x"},
         {"id": "no-media", "video": "missing.mp4", "prompt": "Q?", "chosen": "y", "rejected": "x"},
         {"id": "empty", "video": "a.mp4", "prompt": "Q?", "chosen": "  ", "rejected": "x"},
+        {"id": "corrupt", "video": "corrupt.mp4", "prompt": "Q?", "chosen": "y", "rejected": "x"},
+        {"id": "no-frames", "video": "empty_folder", "prompt": "Q?", "chosen": "y", "rejected": "x"},
     ]
+    (media / "corrupt.mp4").write_bytes(b"not a video at all" * 100)
+    (media / "empty_folder").mkdir()
     jsonl = tmp_path / "dpo.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
     return jsonl, media
@@ -47,9 +51,10 @@ def test_template_prepare_layout_and_bad_rows(source, tmp_path):
     out = tmp_path / "prepared"
     report = prepare_dpo_data(jsonl, media, out, PrepareConfig(materialize_rejected_videos=True), progress=False)
     assert report["num_rows_prepared"] == 3
-    assert report["skipped"] == {"bad_json": 1, "empty_response": 1, "missing_field": 1, "missing_media": 1}
+    assert report["skipped"] == {"bad_json": 1, "empty_response": 1, "missing_field": 1, "missing_media": 1, "unreadable_media": 2}
     by_id = {r["id"]: r for r in report["skipped_rows"]}
-    assert "chosen" in by_id["no-chosen"]["message"] and "missing.mp4" in by_id["no-media"]["message"] and "dpo.jsonl:7: not JSON" in by_id["line 7"]["message"]
+    assert "chosen" in by_id["no-chosen"]["message"] and "missing.mp4" in by_id["no-media"]["message"] and "dpo.jsonl:9: not JSON" in by_id["line 9"]["message"]
+    assert "corrupt.mp4" in by_id["corrupt"]["message"] and "no frame images" in by_id["no-frames"]["message"]
     ds = load_fresh(out, None, "train")
     rows = {r["id"]: r for r in ds}
     assert set(rows) == {"a", "b", "c"}

@@ -37,6 +37,23 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def media_problem(media: Path) -> str | None:
+    """Why a row's video cannot be used (None when it can), from its container header or its
+    folder listing only: cheap enough for every row, and it keeps a broken file from failing a
+    training run hours later, or costing a perturber request."""
+    from temrobbench.video_io import VideoDecodeError, probe_video
+
+    from ..media import frame_files
+
+    if media.is_dir():
+        return None if frame_files(media) else f"{media}: no frame images"
+    try:
+        probe_video(media)
+    except VideoDecodeError as err:
+        return str(err)
+    return None
+
+
 def read_rows(path: str | os.PathLike, media_root: str | os.PathLike) -> Iterator[DpoRow | RowProblem]:
     """Each line of a jsonl file as a :class:`DpoRow`, or a :class:`RowProblem` naming the row and field."""
     path, media_root = Path(path), Path(media_root)
@@ -71,6 +88,10 @@ def read_rows(path: str | os.PathLike, media_root: str | os.PathLike) -> Iterato
             media = media_root / video
             if not media.exists():
                 yield RowProblem(row_id, "missing_media", f"{where}: row {row_id!r}: video {video!r} not found under {media_root}")
+                continue
+            problem = media_problem(media)
+            if problem:
+                yield RowProblem(row_id, "unreadable_media", f"{where}: row {row_id!r}: {problem}")
                 continue
             seen.add(row_id)
             yield DpoRow(
