@@ -54,6 +54,7 @@ class PanoDPOCollator:
     video_column: str = "video"
     num_video_segments: int = 4
     frame_cache_size: int = 0
+    max_length: int | None = None
 
     def __post_init__(self) -> None:
         self._frames: OrderedDict[str, list] = OrderedDict()
@@ -78,7 +79,7 @@ class PanoDPOCollator:
             text_loss_weight=args.text_loss_weight, rejected_video_strategy=args.rejected_video_strategy,
             crop_area_ratio=args.crop_area_ratio, blank_frame_ratio=args.blank_frame_ratio, seed=args.seed,
             media_root=media_root, video_column=args.video_column, num_video_segments=args.num_video_segments,
-            frame_cache_size=args.frame_cache_size,
+            frame_cache_size=args.frame_cache_size, max_length=args.max_length,
         )
 
     @property
@@ -132,6 +133,15 @@ class PanoDPOCollator:
             output["mm_token_type_ids"] = mm
         else:
             attention_mask, input_ids, completion_mask = flush_left(attention_mask, input_ids, completion_mask)
+        if self.max_length is not None and input_ids.shape[1] > self.max_length:
+            # Truncate responses only: cutting a prompt would drop visual tokens whose features stay.
+            prompt_lengths = (attention_mask.bool() & ~completion_mask.bool()).sum(dim=1)
+            if int(prompt_lengths.max()) >= self.max_length:
+                raise ValueError(f"max_length={self.max_length} leaves no room for a response after a prompt of {int(prompt_lengths.max())} "
+                                 "tokens (video tokens included): raise max_length, lower num_frames, or set max_length=None")
+            input_ids, attention_mask, completion_mask = (t[:, : self.max_length] for t in (input_ids, attention_mask, completion_mask))
+            if "mm_token_type_ids" in output:
+                output["mm_token_type_ids"] = output["mm_token_type_ids"][:, : self.max_length]
         output.update(input_ids=input_ids, attention_mask=attention_mask, completion_mask=completion_mask)
         if all("ref_logps" in e for e in examples):  # precomputed reference log-probs, (4, B)
             output["ref_logps"] = torch.tensor([e["ref_logps"] for e in examples], dtype=torch.float32).T.contiguous()

@@ -35,7 +35,8 @@ class PanoDPOConfig(DPOConfig):
     )
     max_length: int | None = field(
         default=None,
-        metadata={"help": "Truncation length; None keeps whole sequences (truncating would cut visual tokens)."},
+        metadata={"help": "Longest sequence in tokens (video tokens included); longer responses are truncated, never prompts "
+                          "(that would cut visual tokens). None keeps whole sequences."},
     )
 
     video_loss_weight: float = field(

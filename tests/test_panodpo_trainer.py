@@ -218,3 +218,19 @@ def test_reference_log_probs_cached_on_disk_and_reused(dataset, tmp_path, monkey
     assert second.train_dataset["ref_logps"] == first.train_dataset["ref_logps"]
     make_trainer(on_disk, tmp_path, precompute_ref_log_probs=True, rejected_video_strategy="replace")
     assert len(calls) == 4  # other rejected videos: other reference log-probs
+
+
+def test_max_length_truncates_responses_never_prompts(dataset):
+    from panodpo.collator import PanoDPOCollator
+
+    processor = build_tiny_qwen2vl()[1]
+    examples = [dataset[i] for i in range(2)]
+    full = PanoDPOCollator(processor, num_frames=2)(examples)
+    prompt_lengths = (full["attention_mask"].bool() & ~full["completion_mask"].bool()).sum(dim=1)
+    limit = int(prompt_lengths.max()) + 2
+    cut = PanoDPOCollator(processor, num_frames=2, max_length=limit)(examples)
+    assert cut["input_ids"].shape[1] == limit < full["input_ids"].shape[1]
+    assert torch.equal(cut["input_ids"], full["input_ids"][:, :limit]) and torch.equal(cut["mm_token_type_ids"], full["mm_token_type_ids"][:, :limit])
+    assert (cut["completion_mask"].sum(dim=1) >= 1).all()  # every sequence keeps its prompt and some of its response
+    with pytest.raises(ValueError, match="no room for a response"):
+        PanoDPOCollator(processor, num_frames=2, max_length=int(prompt_lengths.max()))(examples)
