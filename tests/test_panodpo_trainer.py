@@ -147,15 +147,20 @@ def test_loss_equals_hand_computation(dataset, tmp_path):
 
 
 def test_checkpoint_and_resume(dataset, tmp_path):
-    trainer = make_trainer(dataset, tmp_path, max_steps=2, save_strategy="steps", save_steps=1)
+    trainer = make_trainer(dataset, tmp_path, max_steps=3, save_strategy="steps", save_steps=1)
     trainer.train()
     checkpoints = sorted((tmp_path / "out").glob("checkpoint-*"))
-    assert [c.name for c in checkpoints] == ["checkpoint-1", "checkpoint-2"]
-    assert (checkpoints[-1] / "adapter_model.safetensors").is_file()
-    assert "PanoDPO" in (checkpoints[-1] / "README.md").read_text()  # the project's card in every checkpoint
-    resumed = make_trainer(dataset, tmp_path, max_steps=3, save_strategy="steps", save_steps=1)
-    resumed.train(resume_from_checkpoint=str(checkpoints[-1]))
+    assert [c.name for c in checkpoints] == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
+    assert (checkpoints[1] / "adapter_model.safetensors").is_file()
+    assert "PanoDPO" in (checkpoints[1] / "README.md").read_text()  # the project's card in every checkpoint
+    resumed = make_trainer(dataset, tmp_path / "resumed", max_steps=3, save_strategy="no")
+    resumed.train(resume_from_checkpoint=str(checkpoints[1]))
     assert resumed.state.global_step == 3
+    # The interrupted run ends where the uninterrupted one did (same data order, optimizer and schedule).
+    final = dict(trainer.model.named_parameters())
+    for name, parameter in resumed.model.named_parameters():
+        if parameter.requires_grad:
+            assert torch.allclose(parameter, final[name], atol=1e-6), name
 
 
 def test_evaluate_logs_per_term_metrics(dataset, tmp_path):
