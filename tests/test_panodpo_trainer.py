@@ -239,3 +239,17 @@ def test_max_length_truncates_responses_never_prompts(dataset):
     assert (cut["completion_mask"].sum(dim=1) >= 1).all()  # every sequence keeps its prompt and some of its response
     with pytest.raises(ValueError, match="no room for a response"):
         PanoDPOCollator(processor, num_frames=2, max_length=int(prompt_lengths.max()))(examples)
+
+
+def test_full_fine_tuning_freezes_the_vision_tower_and_precomputes_from_the_initial_model(dataset, tmp_path):
+    model, processor = build_tiny_qwen2vl(seed=1)
+    args = PanoDPOConfig(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=2, report_to=[], num_frames=4,
+                         gradient_checkpointing=False, save_strategy="no", learning_rate=1e-2, precompute_ref_log_probs=True, logging_steps=1)
+    trainer = PanoDPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor)  # no peft_config
+    assert trainer.ref_model is None and len(trainer.train_dataset[0]["ref_logps"]) == 4
+    vision = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if n.startswith("model.visual.") and "merger" not in n}
+    assert vision and not any(p.requires_grad for n, p in trainer.model.named_parameters() if n in vision)
+    trainer.train()
+    logs = [e for e in trainer.state.log_history if "loss" in e]
+    assert logs[0]["loss"] == pytest.approx(3 * math.log(2), rel=1e-4)  # the cached reference is the initial model
+    assert all(torch.equal(vision[n], p) for n, p in trainer.model.named_parameters() if n in vision)
