@@ -253,3 +253,12 @@ def test_full_fine_tuning_freezes_the_vision_tower_and_precomputes_from_the_init
     logs = [e for e in trainer.state.log_history if "loss" in e]
     assert logs[0]["loss"] == pytest.approx(3 * math.log(2), rel=1e-4)  # the cached reference is the initial model
     assert all(torch.equal(vision[n], p) for n, p in trainer.model.named_parameters() if n in vision)
+
+
+def test_quickstart_training(tmp_path):
+    from panodpo.quickstart import run_quickstart_training
+
+    summary = run_quickstart_training(tmp_path / "qs", steps=2)
+    assert "dpov/margin" in summary and len([line for line in summary.splitlines() if line.strip()[:1].isdigit()]) == 2
+    adapter = tmp_path / "qs" / "adapter"
+    assert (adapter / "adapter_model.safetensors").is_file() and "PanoDPO" in (adapter / "README.md").read_text()
