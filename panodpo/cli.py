@@ -64,7 +64,8 @@ def _train(argv: Sequence[str]) -> int:
     from .lora import default_lora_config
     from .trainer import PanoDPOTrainer
 
-    parser = HfArgumentParser((TrainArguments, PanoDPOConfig))
+    parser = HfArgumentParser((TrainArguments, PanoDPOConfig), prog="panodpo train",
+                              description="Train a PanoDPO adapter: every PanoDPOConfig / DPOConfig / TrainingArguments field is a flag.")
     script, config = parser.parse_args_into_dataclasses(args=list(argv))
     import datasets
 
