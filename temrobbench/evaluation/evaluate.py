@@ -16,7 +16,7 @@ from .data import load_items
 from .frames import decode_frames
 from .models import SCORING_MODES, VideoLM, resolve_model
 from .protocol import PlannedQuery, plan_item, render_query, video_key
-from .records import RecordWriter, read_all_records, read_records, record_key
+from .records import RecordWriter, read_all_records, record_key
 from .report import EvalReport
 from .requests import VideoLMRequest
 
@@ -24,6 +24,43 @@ from .requests import VideoLMRequest
 def _distributed_rank() -> tuple[int, int]:
     """(rank, world size) under ``accelerate launch`` / torchrun, else (0, 1)."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+class _RankBarrier:
+    """Waits for every rank before rank 0 merges the per-rank record files.
+
+    Under ``accelerate launch`` / torchrun nobody has created a process group yet, so one is made
+    here (gloo: CPU-only, works beside any GPU backend) with a long timeout, since ranks may finish
+    their shards hours apart. Without a rendezvous address (e.g. RANK/WORLD_SIZE set by hand) there
+    is nothing to wait for and the barrier is a no-op.
+    """
+
+    def __init__(self, world: int) -> None:
+        self.group = None
+        self.created = False
+        if world <= 1 or "MASTER_ADDR" not in os.environ:
+            return
+        from datetime import timedelta
+
+        import torch.distributed as dist
+
+        timeout = timedelta(hours=48)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="gloo", timeout=timeout)
+            self.created = True
+        else:
+            # The user's group may be NCCL with a short timeout: wait on a gloo group of our own.
+            self.group = dist.new_group(backend="gloo", timeout=timeout)
+        self.dist = dist
+
+    def wait(self) -> None:
+        if self.created or self.group is not None:
+            self.dist.barrier(group=self.group)
+
+    def close(self) -> None:
+        if self.created:
+            self.dist.destroy_process_group()
+            self.created = False
 
 
 def _record(query: PlannedQuery, request: VideoLMRequest, rendered, model: VideoLM, scoring: str) -> dict[str, Any]:
@@ -115,7 +152,9 @@ def evaluate_temporal_robustness(
     records_path = None if out is None else out / ("records.jsonl" if world == 1 else f"records.rank{rank}.jsonl")
     if out is not None:
         _check_run_settings(out, {"model": lm.identity or lm.name, "scoring": scoring, "num_frames": num_frames, "rounds": rounds, "system_prompt": system is not None})
-    done = {record_key(r): r for r in (read_records(records_path) if records_path else []) if not r.get("error")}
+    # Resume from every record file of the folder, so a rerun under another world size (or a
+    # single process after a sharded run) neither repeats nor loses queries.
+    done = {record_key(r): r for r in (read_all_records(out) if out is not None else []) if not r.get("error")}
     records: list[dict[str, Any]] = list(done.values())
 
     groups: OrderedDict[str, list[PlannedQuery]] = OrderedDict()
@@ -125,6 +164,7 @@ def evaluate_temporal_robustness(
     group_list = [g for i, g in enumerate(groups.values()) if i % world == rank]
     pending = [[q for q in g if q.key not in done] for g in group_list]
     pending = [g for g in pending if g]
+    barrier = _RankBarrier(world) if out is not None else None
     writer = RecordWriter(records_path) if records_path else None
     bar = tqdm(total=sum(len(g) for g in pending), desc=f"eval {lm.name}", unit="query", disable=not progress)
     try:
@@ -136,10 +176,15 @@ def evaluate_temporal_robustness(
             writer.close()
 
     if out is not None and world > 1:
-        _barrier()
+        try:
+            barrier.wait()
+        finally:
+            barrier.close()
         if rank != 0:
-            return EvalReport.from_records(read_records(records_path), model=lm.name, scoring=scoring, rounds=rounds)
+            return EvalReport.from_records(records, model=lm.name, scoring=scoring, rounds=rounds)
         records = read_all_records(out)
+    elif barrier is not None:
+        barrier.close()
     report = EvalReport.from_records(records, model=lm.name, scoring=scoring, rounds=rounds)
     if out is not None:
         report.save(out)
@@ -204,13 +249,3 @@ def _check_run_settings(out: Path, settings: dict[str, Any]) -> None:
     tmp = path.with_suffix(".json.partial")
     tmp.write_text(json.dumps(settings, indent=2), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _barrier() -> None:
-    try:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            dist.barrier()
-    except ImportError:
-        pass

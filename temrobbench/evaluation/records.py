@@ -43,7 +43,11 @@ def read_all_records(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
     merged: dict[RecordKey, dict] = {}
     for path in [output_dir / "records.jsonl", *sorted(output_dir.glob("records.rank*.jsonl"))]:
         for record in read_records(path):
-            merged.setdefault(record_key(record), record)
+            key = record_key(record)
+            # A query that failed in one file and succeeded in another (a rerun under another
+            # world size retried it) counts with its answer.
+            if key not in merged or (merged[key].get("error") and not record.get("error")):
+                merged[key] = record
     return sorted(merged.values(), key=lambda r: (r["perturbation"], r["item_id"], r["setting"] != "clean", r["round"]))
 
 

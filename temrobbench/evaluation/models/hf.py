@@ -12,6 +12,7 @@ query. ``blind:<spec>`` is the same model shown no video (the language prior).
 from __future__ import annotations
 
 import inspect
+import os
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -53,6 +54,10 @@ class HFVideoLM(VideoLM):
         processor = AutoProcessor.from_pretrained(model_id)
         load_kwargs: dict[str, Any] = {"dtype": dtype}
         if device_map and torch.cuda.is_available():
+            if int(os.environ.get("WORLD_SIZE", 1)) > 1:
+                # One full copy per rank under accelerate launch / torchrun ("auto" would spread
+                # every rank's copy over all GPUs of the node).
+                device_map = {"": int(os.environ.get("LOCAL_RANK", 0))}
             load_kwargs["device_map"] = device_map
         model = AutoModelForImageTextToText.from_pretrained(model_id, **load_kwargs)
         prefix = "hf" if use_video else "blind:hf"
