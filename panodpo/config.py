@@ -49,11 +49,11 @@ class PanoDPOConfig(DPOConfig):
     )
     rejected_video_strategy: str = field(
         default="shuffle",
-        metadata={"help": "How the rejected video v' is made from the sampled frames: shuffle, crop or replace.", "choices": list(STRATEGIES)},
+        metadata={"help": "How the rejected video v' is made from the sampled frames: shuffle, crop or replace (the paper's), or shuffle_segments / swap_segments (events reordered as blocks / one adjacent pair of events swapped).", "choices": list(STRATEGIES)},
     )
     crop_area_ratio: float = field(default=0.2, metadata={"help": "Share of each frame's area removed by the crop strategy."})
     blank_frame_ratio: float = field(default=0.5, metadata={"help": "Share of frames blanked by the replace strategy."})
-    num_video_segments: int = field(default=4, metadata={"help": "Segments the shuffle_segments strategy reorders (one per event for event-level edits)."})
+    num_video_segments: int = field(default=4, metadata={"help": "Segments the shuffle_segments and swap_segments strategies reorder (one per event for event-level edits)."})
     num_frames: int = field(default=8, metadata={"help": "Frames sampled uniformly from each video."})
     frame_cache_size: int = field(default=0, metadata={"help": "Decoded videos kept in memory (LRU), for small datasets revisited every epoch; 0 decodes every time."})
     video_column: str = field(default="video", metadata={"help": "Dataset column holding the video (file, frames folder, or Video feature)."})

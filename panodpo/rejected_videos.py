@@ -6,7 +6,9 @@
 - ``replace``: ``blank_frame_ratio`` of the frames (rounded) are replaced by black frames;
 - ``shuffle_segments``: the frames cut into ``num_segments`` contiguous segments whose order is
   shuffled (frames of one segment stay together): an edited video whose events are reordered, the
-  harder rejected video of the mini reproduction (one segment per event).
+  harder rejected video of the mini reproduction (one segment per event);
+- ``swap_segments``: the same segments with exactly one adjacent pair swapped: the smallest
+  reordering, shaped like the benchmark's light edit (the hardest rejected video of these).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-STRATEGIES = ("shuffle", "crop", "replace", "shuffle_segments")
+STRATEGIES = ("shuffle", "crop", "replace", "shuffle_segments", "swap_segments")
 
 
 def example_rng(seed: int, example_id: str) -> random.Random:
@@ -70,10 +72,30 @@ def shuffle_segments(frames: Sequence[np.ndarray], num_segments: int, rng: rando
     >>> [int(f[0, 0, 0]) for f in out], order
     ([0, 1, 4, 5, 2, 3], [0, 2, 1])
     """
+    segments = _segments(frames, num_segments)
+    _, order = shuffle_frames(segments, rng)
+    return [f for i in order for f in segments[i]], order
+
+
+def _segments(frames: Sequence[np.ndarray], num_segments: int) -> list[list[np.ndarray]]:
     count = max(1, min(num_segments, len(frames)))
     bounds = [round(i * len(frames) / count) for i in range(count + 1)]
-    segments = [list(frames[bounds[i] : bounds[i + 1]]) for i in range(count)]
-    _, order = shuffle_frames(segments, rng)
+    return [list(frames[bounds[i] : bounds[i + 1]]) for i in range(count)]
+
+
+def swap_segments(frames: Sequence[np.ndarray], num_segments: int, rng: random.Random) -> tuple[list[np.ndarray], list[int]]:
+    """Contiguous segments with one random adjacent pair swapped (identity for a single segment).
+
+    >>> frames = [np.full((1, 1, 3), i, np.uint8) for i in range(6)]
+    >>> out, order = swap_segments(frames, 3, random.Random(0))
+    >>> [int(f[0, 0, 0]) for f in out], order
+    ([0, 1, 4, 5, 2, 3], [0, 2, 1])
+    """
+    segments = _segments(frames, num_segments)
+    order = list(range(len(segments)))
+    if len(order) > 1:
+        i = rng.randrange(len(order) - 1)
+        order[i], order[i + 1] = order[i + 1], order[i]
     return [f for i in order for f in segments[i]], order
 
 
@@ -97,4 +119,6 @@ def make_rejected_video(
         return blank_frames(frames, blank_frame_ratio, rng)[0]
     if strategy == "shuffle_segments":
         return shuffle_segments(frames, num_segments, rng)[0]
+    if strategy == "swap_segments":
+        return swap_segments(frames, num_segments, rng)[0]
     raise ValueError(f"unknown rejected_video_strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")

@@ -194,7 +194,7 @@ class PanoDPOTrainer(DPOTrainer):
         else:
             model = self.ref_model or self.model
         values = []
-        for batch in tqdm(loader, desc=f"reference log-probs ({name})", disable=bool(os.environ.get("TQDM_DISABLE"))):
+        for batch in tqdm(loader, desc=f"reference log-probs ({name})", disable=self.args.disable_tqdm or bool(os.environ.get("TQDM_DISABLE"))):
             logps = self.compute_ref_log_probs(model, batch)
             values.append(self.accelerator.gather_for_metrics(logps.T.contiguous()).float().cpu())
         column = torch.cat(values)

@@ -8,10 +8,12 @@
 3. Preference training of the SFT model with :class:`panodpo.PanoDPOTrainer`: chosen = the true
    answer, rejected = a wrong one; rejected video = the events shuffled as blocks; rejected
    question = one that states a wrong order (ITS) or descriptions out of order (ETS). Variants:
-   vanilla DPO, PanoDPO, w/o DPOv, w/o DPOt (weights, not forks).
+   vanilla DPO, PanoDPO, w/o DPOv, w/o DPOt (weights, not forks), and one extra row that is not
+   the paper's: PanoDPO whose rejected video swaps one adjacent pair of events (the light edit's
+   shape) instead of shuffling them all.
 4. TemRobBench built from a held-out world sample with ``temrobbench build``, evaluated with
    :func:`evaluate_temporal_robustness` in ``choice`` scoring (the log-likelihood of each option's
-   text as the answer): SFT, Prompt (SFT + the trust-the-video system prompt) and the four
+   text as the answer): SFT, Prompt (SFT + the trust-the-video system prompt) and the five
    preference-trained models.
 
 ``python examples/mini_reproduction.py --out DIR --seeds 0 1`` or ``temrobbench reproduce``.
@@ -29,8 +31,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-ROWS = ("SFT", "Prompt", "vanilla DPO", "PanoDPO", "PanoDPO w/o DPOv", "PanoDPO w/o DPOt")
-WEIGHTS = {"vanilla DPO": (0.0, 0.0), "PanoDPO": (1.0, 1.0), "PanoDPO w/o DPOv": (0.0, 1.0), "PanoDPO w/o DPOt": (1.0, 0.0)}
+# The paper's rows, then a variant (not a replacement): v' = one adjacent pair of events swapped,
+# the shape of the light edit, instead of all events shuffled.
+ROWS = ("SFT", "Prompt", "vanilla DPO", "PanoDPO", "PanoDPO w/o DPOv", "PanoDPO w/o DPOt", "PanoDPO, v' = adjacent swap")
+# Preference-trained rows: (video_loss_weight, text_loss_weight, rejected_video_strategy).
+VARIANTS = {
+    "vanilla DPO": (0.0, 0.0, "shuffle_segments"),
+    "PanoDPO": (1.0, 1.0, "shuffle_segments"),
+    "PanoDPO w/o DPOv": (0.0, 1.0, "shuffle_segments"),
+    "PanoDPO w/o DPOt": (1.0, 0.0, "shuffle_segments"),
+    "PanoDPO, v' = adjacent swap": (1.0, 1.0, "swap_segments"),
+}
 COLUMNS = (("intrinsic", "t_acc"), ("intrinsic", "fr"), ("light", "fr"), ("severe", "fr"), ("extrinsic", "t_acc"), ("extrinsic", "fr"))
 
 
@@ -45,7 +56,7 @@ class MiniReproConfig:
     sft_lr: float = 1e-3
     pref_steps: int = 200
     pref_batch: int = 8
-    pref_lr: float = 2e-4
+    pref_lr: float = 5e-4
     beta: float = 0.1
     rounds: int = 4
     frames: int = 10  # 5 events x 2 frames: every frame of the world's videos
@@ -158,7 +169,7 @@ def train_sft(model, processor, examples: list[dict], config: MiniReproConfig, l
     model.eval()
 
 
-def train_preference(sft_model, processor, rows: list[dict], weights: tuple[float, float], config: MiniReproConfig, out_dir: Path, log: list):
+def train_preference(sft_model, processor, rows: list[dict], variant: tuple[float, float, str], config: MiniReproConfig, out_dir: Path, log: list):
     from datasets import Dataset
 
     from panodpo import PanoDPOConfig, PanoDPOTrainer
@@ -166,8 +177,8 @@ def train_preference(sft_model, processor, rows: list[dict], weights: tuple[floa
     model = copy.deepcopy(sft_model)
     args = PanoDPOConfig(
         output_dir=str(out_dir), max_steps=config.pref_steps, per_device_train_batch_size=config.pref_batch, learning_rate=config.pref_lr,
-        beta=config.beta, video_loss_weight=weights[0], text_loss_weight=weights[1], num_frames=config.frames,
-        rejected_video_strategy="shuffle_segments", num_video_segments=5, frame_cache_size=4096, precompute_ref_log_probs=True,
+        beta=config.beta, video_loss_weight=variant[0], text_loss_weight=variant[1], num_frames=config.frames,
+        rejected_video_strategy=variant[2], num_video_segments=5, frame_cache_size=4096, precompute_ref_log_probs=True,
         gradient_checkpointing=False, report_to=[], save_strategy="no", logging_steps=50, disable_tqdm=True, seed=config.seed,
         warmup_ratio=0.1, lr_scheduler_type="cosine", disable_dropout=True,
     )
@@ -178,7 +189,7 @@ def train_preference(sft_model, processor, rows: list[dict], weights: tuple[floa
     trainer.train()
     for entry in trainer.state.log_history:
         if "loss" in entry:
-            log.append({"stage": str(weights), **{k: v for k, v in entry.items() if isinstance(v, (int, float))}})
+            log.append({"stage": str(variant), **{k: v for k, v in entry.items() if isinstance(v, (int, float))}})
     return trainer.model.eval()
 
 
@@ -187,8 +198,20 @@ def train_preference(sft_model, processor, rows: list[dict], weights: tuple[floa
 # ----------------------------------------------------------------------------------------------
 
 
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name.replace(" ", "_"))
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
 def run_seed(out_dir: str | Path, config: MiniReproConfig, progress: bool = True) -> dict[str, Any]:
-    """The whole pipeline for one seed; returns metrics per row (and timings)."""
+    """The whole pipeline for one seed; returns metrics per row (and timings).
+
+    A seed whose ``results.json`` was written by a finished run with the same config is read back
+    instead of rerun (the file is written last, atomically, so a killed run never counts as done).
+    """
     import torch
 
     from .build import BuildConfig, build_benchmark
@@ -203,6 +226,13 @@ def run_seed(out_dir: str | Path, config: MiniReproConfig, progress: bool = True
     torch.manual_seed(config.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(out_dir)
+    finished = out / "results.json"
+    if finished.exists():
+        previous = json.loads(finished.read_text(encoding="utf-8"))
+        if previous.get("config") == asdict(config):
+            if progress:
+                print(f"[seed {config.seed}] already finished: reading {finished}", flush=True)
+            return previous
     timings: dict[str, float] = {}
     started = time.time()
     train_coin = synthesize_prior_world(out / "world-train", PriorWorldConfig(num_videos=config.train_videos, seed=1, world_seed=config.seed))
@@ -215,31 +245,39 @@ def run_seed(out_dir: str | Path, config: MiniReproConfig, progress: bool = True
     ).out_dir
     sft_examples, preference_rows = training_examples(train_coin, train_coin.parent / "videos", config.seed)
     timings["data"] = time.time() - started
+    say = (lambda message: print(f"[seed {config.seed}] {message}", flush=True)) if progress else (lambda message: None)
+    say(f"worlds and benchmark ready: {len(sft_examples)} SFT examples, {len(preference_rows)} preference rows ({timings['data']:.0f} s)")
 
     log: list[dict] = []
     start = time.time()
     model, processor = build_tiny_qwen2vl(hidden_size=config.hidden_size, num_layers=2, vision_depth=2, vision_dim=64, frame_size=56, seed=config.seed)
     train_sft(model, processor, sft_examples, config, log)
     timings["sft"] = time.time() - start
+    say(f"SFT: {config.sft_steps} steps, final loss {log[-1]['loss']:.3f} ({timings['sft']:.0f} s)")
 
     models = {"SFT": model}
-    for name, weights in WEIGHTS.items():
+    for name, variant in VARIANTS.items():
         start = time.time()
-        models[name] = train_preference(model, processor, preference_rows, weights, config, out / "runs" / name.replace(" ", "_").replace("/", ""), log)
+        models[name] = train_preference(model, processor, preference_rows, variant, config, out / "runs" / _slug(name), log)
         timings[name] = time.time() - start
+        say(f"{name}: {config.pref_steps} preference steps ({timings[name]:.0f} s)")
 
     results = {}
     for row in ROWS:
         start = time.time()
         lm = HFVideoLM(models["SFT" if row == "Prompt" else row], processor, name=row)
         report = evaluate_temporal_robustness(lm, bench, num_frames=config.frames, rounds=config.rounds, scoring="choice",
-                                              output_dir=out / "eval" / row.replace(" ", "_").replace("/", ""),
-                                              system_prompt=(row == "Prompt"), progress=progress)
+                                              output_dir=out / "eval" / _slug(row),
+                                              system_prompt=(row == "Prompt"), progress=False)  # one summary line per row instead
         results[row] = report.metrics
         timings[f"eval {row}"] = time.time() - start
+        its = report.metrics["intrinsic"]
+        say(f"evaluated {row}: ITS T-Acc {its['t_acc']:.1f}, FR {_fmt(its['fr'])} ({timings[f'eval {row}']:.0f} s)")
     timings["total"] = time.time() - started
     summary = {"seed": config.seed, "config": asdict(config), "metrics": results, "timings_s": timings, "training_log": log}
-    (out / "results.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    partial = finished.with_suffix(".json.partial")
+    partial.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    partial.replace(finished)
     return summary
 
 
@@ -289,8 +327,10 @@ def plot(seed_results: list[dict], path: Path) -> None:
             ax.bar([i + offset for i in x], means, width=0.4, yerr=errors, capsize=3, color=colour, label="T-Acc" if metric == "t_acc" else "FR")
         ax.set(xticks=list(x), ylim=(0, 105), ylabel="%", title=title)
         ax.set_xticklabels(ROWS, rotation=25, ha="right", fontsize=8)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    # One legend above both panels: inside an axis it hid the FR bars, which reach 100%.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

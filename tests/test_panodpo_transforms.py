@@ -66,3 +66,20 @@ def test_shuffle_segments_keeps_segments_together():
         values = [int(f[0, 0, 0]) for f in out]
         assert sorted(order) == list(range(5)) and order != list(range(5))
         assert values == [v for i in order for v in (2 * i, 2 * i + 1)]
+
+
+def test_swap_segments_swaps_exactly_one_adjacent_pair_of_segments():
+    from panodpo.rejected_videos import swap_segments
+
+    frames = [np.full((2, 2, 3), i, np.uint8) for i in range(10)]
+    positions = set()
+    for seed in range(20):
+        out, order = swap_segments(frames, 5, random.Random(seed))
+        moved = [k for k in range(5) if order[k] != k]
+        assert len(moved) == 2 and moved[1] == moved[0] + 1  # one adjacent pair, nothing else
+        assert order[moved[0]] == moved[1] and order[moved[1]] == moved[0]
+        assert [int(f[0, 0, 0]) for f in out] == [v for i in order for v in (2 * i, 2 * i + 1)]
+        positions.add(moved[0])
+    assert positions == {0, 1, 2, 3}  # every adjacent pair can be the swapped one
+    first, again = (make_rejected_video(frames, "swap_segments", seed=1, example_id="a", num_segments=5) for _ in range(2))
+    assert [int(f[0, 0, 0]) for f in first] == [int(f[0, 0, 0]) for f in again]  # seeded per example

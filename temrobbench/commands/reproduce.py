@@ -10,13 +10,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     defaults = MiniReproConfig()
     p = subparsers.add_parser("reproduce", help="mini reproduction: SFT learns the prior, PanoDPO vs DPO (offline, CPU, minutes per seed)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--train-videos", type=int, default=defaults.train_videos)
-    p.add_argument("--test-videos", type=int, default=defaults.test_videos)
-    p.add_argument("--sft-steps", type=int, default=defaults.sft_steps)
-    p.add_argument("--pref-steps", type=int, default=defaults.pref_steps)
-    p.add_argument("--pref-lr", type=float, default=defaults.pref_lr)
+    p.add_argument("--out", required=True, help="output folder (a finished seed found here is read back, not rerun)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds; the table reports mean ± std over them (default: 0 1)")
+    p.add_argument("--train-videos", type=int, default=defaults.train_videos, help="videos in the training world (default: %(default)s)")
+    p.add_argument("--test-videos", type=int, default=defaults.test_videos, help="videos the benchmark is built from (default: %(default)s)")
+    p.add_argument("--sft-steps", type=int, default=defaults.sft_steps, help="SFT steps, batch 32 (default: %(default)s)")
+    p.add_argument("--pref-steps", type=int, default=defaults.pref_steps, help="preference steps per variant, batch 8 (default: %(default)s)")
+    p.add_argument("--pref-lr", type=float, default=defaults.pref_lr, help="preference learning rate (default: %(default)s)")
     p.set_defaults(func=run)
 
 
