@@ -64,6 +64,17 @@ def blank_frames(frames: Sequence[np.ndarray], ratio: float, rng: random.Random)
     return out, blanked
 
 
+def _segments(frames: Sequence[np.ndarray], num_segments: int) -> list[list[np.ndarray]]:
+    """Contiguous segments of (nearly) equal length, at most one per frame."""
+    count = max(1, min(num_segments, len(frames)))
+    bounds = [round(i * len(frames) / count) for i in range(count + 1)]
+    return [list(frames[bounds[i] : bounds[i + 1]]) for i in range(count)]
+
+
+def _concatenate(segments: list[list[np.ndarray]], order: list[int]) -> list[np.ndarray]:
+    return [frame for i in order for frame in segments[i]]
+
+
 def shuffle_segments(frames: Sequence[np.ndarray], num_segments: int, rng: random.Random) -> tuple[list[np.ndarray], list[int]]:
     """Contiguous segments of (nearly) equal length in a shuffled, non-identity order.
 
@@ -74,29 +85,23 @@ def shuffle_segments(frames: Sequence[np.ndarray], num_segments: int, rng: rando
     """
     segments = _segments(frames, num_segments)
     _, order = shuffle_frames(segments, rng)
-    return [f for i in order for f in segments[i]], order
-
-
-def _segments(frames: Sequence[np.ndarray], num_segments: int) -> list[list[np.ndarray]]:
-    count = max(1, min(num_segments, len(frames)))
-    bounds = [round(i * len(frames) / count) for i in range(count + 1)]
-    return [list(frames[bounds[i] : bounds[i + 1]]) for i in range(count)]
+    return _concatenate(segments, order), order
 
 
 def swap_segments(frames: Sequence[np.ndarray], num_segments: int, rng: random.Random) -> tuple[list[np.ndarray], list[int]]:
     """Contiguous segments with one random adjacent pair swapped (identity for a single segment).
 
     >>> frames = [np.full((1, 1, 3), i, np.uint8) for i in range(6)]
-    >>> out, order = swap_segments(frames, 3, random.Random(0))
+    >>> out, order = swap_segments(frames, 6, random.Random(1))
     >>> [int(f[0, 0, 0]) for f in out], order
-    ([0, 1, 4, 5, 2, 3], [0, 2, 1])
+    ([0, 2, 1, 3, 4, 5], [0, 2, 1, 3, 4, 5])
     """
     segments = _segments(frames, num_segments)
     order = list(range(len(segments)))
     if len(order) > 1:
         i = rng.randrange(len(order) - 1)
         order[i], order[i + 1] = order[i + 1], order[i]
-    return [f for i in order for f in segments[i]], order
+    return _concatenate(segments, order), order
 
 
 def make_rejected_video(

@@ -31,10 +31,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# The paper's rows, then a variant (not a replacement): v' = one adjacent pair of events swapped,
-# the shape of the light edit, instead of all events shuffled.
-ROWS = ("SFT", "Prompt", "vanilla DPO", "PanoDPO", "PanoDPO w/o DPOv", "PanoDPO w/o DPOt", "PanoDPO, v' = adjacent swap")
-# Preference-trained rows: (video_loss_weight, text_loss_weight, rejected_video_strategy).
+# Preference-trained rows: (video_loss_weight, text_loss_weight, rejected_video_strategy). The
+# paper's rows, then a variant (not a replacement): v' = one adjacent pair of events swapped, the
+# shape of the light edit, instead of all events shuffled.
 VARIANTS = {
     "vanilla DPO": (0.0, 0.0, "shuffle_segments"),
     "PanoDPO": (1.0, 1.0, "shuffle_segments"),
@@ -42,6 +41,7 @@ VARIANTS = {
     "PanoDPO w/o DPOt": (1.0, 0.0, "shuffle_segments"),
     "PanoDPO, v' = adjacent swap": (1.0, 1.0, "swap_segments"),
 }
+ROWS = ("SFT", "Prompt", *VARIANTS)
 COLUMNS = (("intrinsic", "t_acc"), ("intrinsic", "fr"), ("light", "fr"), ("severe", "fr"), ("extrinsic", "t_acc"), ("extrinsic", "fr"))
 
 
@@ -202,10 +202,6 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name.replace(" ", "_"))
 
 
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
-
-
 def run_seed(out_dir: str | Path, config: MiniReproConfig, progress: bool = True) -> dict[str, Any]:
     """The whole pipeline for one seed; returns metrics per row (and timings).
 
@@ -226,12 +222,12 @@ def run_seed(out_dir: str | Path, config: MiniReproConfig, progress: bool = True
     torch.manual_seed(config.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(out_dir)
+    say = (lambda message: print(f"[seed {config.seed}] {message}", flush=True)) if progress else (lambda message: None)
     finished = out / "results.json"
     if finished.exists():
         previous = json.loads(finished.read_text(encoding="utf-8"))
         if previous.get("config") == asdict(config):
-            if progress:
-                print(f"[seed {config.seed}] already finished: reading {finished}", flush=True)
+            say(f"already finished: reading {finished}")
             return previous
     timings: dict[str, float] = {}
     started = time.time()
@@ -245,7 +241,6 @@ def run_seed(out_dir: str | Path, config: MiniReproConfig, progress: bool = True
     ).out_dir
     sft_examples, preference_rows = training_examples(train_coin, train_coin.parent / "videos", config.seed)
     timings["data"] = time.time() - started
-    say = (lambda message: print(f"[seed {config.seed}] {message}", flush=True)) if progress else (lambda message: None)
     say(f"worlds and benchmark ready: {len(sft_examples)} SFT examples, {len(preference_rows)} preference rows ({timings['data']:.0f} s)")
 
     log: list[dict] = []
@@ -272,7 +267,7 @@ def run_seed(out_dir: str | Path, config: MiniReproConfig, progress: bool = True
         results[row] = report.metrics
         timings[f"eval {row}"] = time.time() - start
         its = report.metrics["intrinsic"]
-        say(f"evaluated {row}: ITS T-Acc {its['t_acc']:.1f}, FR {_fmt(its['fr'])} ({timings[f'eval {row}']:.0f} s)")
+        say(f"evaluated {row}: ITS T-Acc {its['t_acc']:.1f}, FR {_cell([its['fr']])} ({timings[f'eval {row}']:.0f} s)")
     timings["total"] = time.time() - started
     summary = {"seed": config.seed, "config": asdict(config), "metrics": results, "timings_s": timings, "training_log": log}
     partial = finished.with_suffix(".json.partial")
@@ -349,5 +344,5 @@ def run(out_dir: str | Path, seeds: list[int], config: MiniReproConfig | None = 
     try:
         plot(results, out / "results.png")
     except ImportError:
-        pass
+        print("results.png skipped: matplotlib is not installed (pip install 'temrobbench[plots]')", flush=True)
     return table
