@@ -70,7 +70,42 @@ def test_likelihood_scoring_from_top_logprobs(tiny_benchmark, monkeypatch):
         report = evaluate_temporal_robustness(f"openai:m@{server.base_url}", tiny_benchmark, num_frames=2, scoring="likelihood", limit=1, configs=("intrinsic",), progress=False)
     records = report.records
     assert all(r["choice"] == "C" for r in records)
-    assert records[0]["letter_logprobs"] == {"A": -2.5, "B": -3.0, "C": -0.1, "D": pytest.approx(-13.0)}
+    # D is outside the top log-probs: unknown, not a made-up floor; margins only from known letters.
+    assert records[0]["letter_logprobs"] == {"A": -2.5, "B": -3.0, "C": -0.1, "D": None}
+    assert all(r.get("shortcut_margin") is None or isinstance(r["shortcut_margin"], float) for r in records)
+
+
+def test_likelihood_without_logprobs_stops_the_run_with_one_line(tiny_benchmark, tmp_path, monkeypatch, capsys):
+    """A server that ignores ``logprobs`` (transformers serve does) must not yield answers."""
+    from temrobbench.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with FakeOpenAIServer(reply=lambda body: "A") as server:
+        spec = f"openai:m@{server.base_url}"
+        with pytest.raises(ValueError, match="^the server returned no log-probabilities: use --scoring generate$"):
+            evaluate_temporal_robustness(spec, tiny_benchmark, num_frames=2, scoring="likelihood", output_dir=tmp_path / "api", configs=("intrinsic",), progress=False, batch_size=4, model_kwargs={"max_concurrency": 1})
+        assert server.count == 1  # stopped at the first response, the rest of the batch never sent
+        records = read_records(tmp_path / "api" / "records.jsonl")
+        # The first video's queries (its batch) are error records naming the cause; no other video was tried.
+        assert 1 <= len(records) <= 4 and all(r["role"] == "invalid" and r["choice"] is None for r in records)
+        assert all("no log-probabilities" in r["error"] for r in records)
+        rc = main(["eval", "--data", str(tiny_benchmark), "--model", spec, "--out", str(tmp_path / "cli"), "--scoring", "likelihood", "--frames", "2", "--configs", "intrinsic"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and err[-1].startswith("error: the server returned no log-probabilities") and err[-1].endswith(": use --scoring generate")
+    assert server.count <= 1 + 8  # at most the requests already in flight (max_concurrency)
+
+
+@pytest.mark.parametrize(
+    "top, reason",
+    [({"The": -0.1, "answer": -0.5}, "no option letter among the returned log-probabilities"), ({"B": -0.7, " A": -0.7, "C": -2.0}, "tie between A, B at -0.7")],
+)
+def test_likelihood_without_letters_or_with_a_tie_is_invalid(tiny_benchmark, monkeypatch, top, reason):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with FakeOpenAIServer(reply=lambda body: "B", logprobs=lambda body: top) as server:
+        report = evaluate_temporal_robustness(f"openai:m@{server.base_url}", tiny_benchmark, num_frames=2, scoring="likelihood", limit=1, configs=("intrinsic",), progress=False)
+    assert report.num_errors == 0 and len(report.records) == 5
+    assert all(r["role"] == "invalid" and r["choice"] is None and r["invalid_reason"] == reason for r in report.records)
+    assert report.metrics["intrinsic"]["invalid_rate"] == 100.0
 
 
 def test_missing_key_is_a_clear_error(monkeypatch):

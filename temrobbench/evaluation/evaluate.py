@@ -15,6 +15,7 @@ from .answer_parsing import parse_answer
 from .data import load_items
 from .frames import decode_frames
 from .models import SCORING_MODES, VideoLM, resolve_model
+from .picking import UnscorableResponseError, pick_letter, pick_option
 from .protocol import PlannedQuery, plan_item, render_query, video_key
 from .records import RecordWriter, read_all_records, record_key
 from .report import EvalReport
@@ -84,17 +85,23 @@ def _record(query: PlannedQuery, request: VideoLMRequest, rendered, model: Video
 def _answer(model: VideoLM, scoring: str, requests: list[VideoLMRequest]) -> list[dict[str, Any]]:
     """Per request: the chosen letter (or None), the raw output, and scores where the mode gives them."""
     if scoring == "generate":
-        return [{"output": text, "choice": parse_answer(text, r.letters, r.options)} for r, text in zip(requests, model.generate(requests))]
+        results = []
+        for r, text in zip(requests, model.generate(requests)):
+            choice = parse_answer(text, r.letters, r.options)
+            results.append({"output": text, "choice": choice, **({} if choice else {"invalid_reason": "no option named in the output"})})
+        return results
+    # Scores become an answer by one shared rule (picking.py): no information or a tie is invalid.
     if scoring == "likelihood":
         results = []
         for request, logprobs in zip(requests, model.letter_logprobs(requests)):
-            best = max(request.letters, key=lambda letter: logprobs[letter])
-            results.append({"output": best, "choice": best, "letter_logprobs": logprobs})
+            pick = pick_letter(logprobs, request.letters)
+            results.append({"output": pick.choice, "choice": pick.choice, "letter_logprobs": logprobs, **({"invalid_reason": pick.reason} if pick.reason else {})})
         return results
     results = []
     for request, scores in zip(requests, model.option_logprobs(requests)):
-        best = max(range(len(scores)), key=lambda i: scores[i])
-        results.append({"output": request.options[best], "choice": request.letters[best], "option_scores": scores})
+        pick = pick_option(scores, request.letters)
+        output = request.options[request.letters.index(pick.choice)] if pick.choice else None
+        results.append({"output": output, "choice": pick.choice, "option_scores": scores, **({"invalid_reason": pick.reason} if pick.reason else {})})
     return results
 
 
@@ -210,12 +217,14 @@ def _run_group(lm: VideoLM, group: list[PlannedQuery], num_frames: int, scoring:
     out: list[dict] = []
     for start in range(0, len(group), batch_size):
         batch = slice(start, start + batch_size)
+        stop = None
         if error is None:
             try:
                 answers = _answer(lm, scoring, requests[batch])
                 batch_error = None
             except Exception as err:  # noqa: BLE001 - e.g. API errors after retries: recorded, retried on rerun
                 answers, batch_error = None, f"{type(err).__name__}: {err}"
+                stop = err if isinstance(err, UnscorableResponseError) else None
         else:
             answers, batch_error = None, error
         for i, (query, request, rendered) in enumerate(zip(group[batch], requests[batch], renders[batch])):
@@ -227,13 +236,16 @@ def _run_group(lm: VideoLM, group: list[PlannedQuery], num_frames: int, scoring:
                 record.update(answer)
                 record["role"] = rendered.role_of_letter(answer["choice"]) if answer["choice"] else "invalid"
                 record["error"] = None
-                logprobs = answer.get("letter_logprobs")
-                if logprobs and record["shortcut_letter"]:
-                    record["shortcut_margin"] = logprobs[record["correct_letter"]] - logprobs[record["shortcut_letter"]]
+                logprobs = answer.get("letter_logprobs") or {}
+                correct, shortcut = logprobs.get(record["correct_letter"]), logprobs.get(record["shortcut_letter"])
+                if correct is not None and shortcut is not None:  # a letter outside an API's top log-probs has no margin
+                    record["shortcut_margin"] = correct - shortcut
             if writer:
                 writer.write(record)
             out.append(record)
             bar.update(1)
+        if stop is not None:
+            raise stop  # recorded above; every further query would fail the same way
     return out
 
 

@@ -2,7 +2,9 @@
 
 Frames go as base64 JPEG images in one user message, before the question. Requests run
 concurrently (bounded), and 429, 5xx, timeouts and connection errors are retried with
-exponential backoff and jitter. The key comes from ``OPENAI_API_KEY`` only and is never logged or
+exponential backoff and jitter. Likelihood scoring reads the option letters among the first
+token's ``top_logprobs``; a letter outside them has no score (``None``), and a server that returns
+no log-probabilities at all stops the run with one line (``transformers serve`` is one). The key comes from ``OPENAI_API_KEY`` only and is never logged or
 recorded; a local server with no key gets the placeholder ``EMPTY``.
 """
 
@@ -18,8 +20,12 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from ..picking import UnscorableResponseError
 from ..requests import VideoLMRequest
 from .base import VideoLM, register_model
+
+
+NO_LOGPROBS = "the server returned no log-probabilities: use --scoring generate"
 
 
 def frame_to_data_url(frame: np.ndarray, quality: int = 85) -> str:
@@ -72,6 +78,8 @@ class OpenAIVideoLM(VideoLM):
         self.max_tokens = max_tokens
         self.image_quality = image_quality
         self.retries = 0  # retried calls, for reports and tests
+        self.requests_sent = 0  # HTTP requests, retries included
+        self._no_logprobs = False  # set by the first response without log-probabilities
 
     def _messages(self, request: VideoLMRequest) -> list[dict[str, Any]]:
         content: list[dict[str, Any]] = []
@@ -91,6 +99,7 @@ class OpenAIVideoLM(VideoLM):
         delay = self.initial_backoff
         for attempt in range(self.max_retries + 1):
             try:
+                self.requests_sent += 1
                 return self.client.chat.completions.create(**kwargs)
             except Exception as error:  # noqa: BLE001 - classified below
                 if attempt == self.max_retries or not is_retryable(error):
@@ -110,18 +119,21 @@ class OpenAIVideoLM(VideoLM):
 
         return self._map(one, requests)
 
-    def letter_logprobs(self, requests: Sequence[VideoLMRequest]) -> list[dict[str, float]]:
-        def one(request: VideoLMRequest) -> dict[str, float]:
+    def letter_logprobs(self, requests: Sequence[VideoLMRequest]) -> list[dict[str, float | None]]:
+        def one(request: VideoLMRequest) -> dict[str, float | None]:
+            if self._no_logprobs:  # queued behind a response without log-probabilities: not sent
+                raise UnscorableResponseError(NO_LOGPROBS)
             choice = self._call(request, logprobs=True).choices[0]
-            top = choice.logprobs.content[0].top_logprobs if choice.logprobs and choice.logprobs.content else []
-            found = {}
-            for entry in top:
+            if not (choice.logprobs and choice.logprobs.content):
+                self._no_logprobs = True
+                raise UnscorableResponseError(NO_LOGPROBS)
+            found: dict[str, float] = {}
+            for entry in choice.logprobs.content[0].top_logprobs or []:
                 letter = entry.token.strip().strip("(").upper()
                 if letter in request.letters and letter not in found:
                     found[letter] = entry.logprob
-            # Letters outside the top list get a floor below every listed one.
-            floor = min(found.values(), default=0.0) - 10.0
-            return {letter: found.get(letter, floor) for letter in request.letters}
+            # A letter outside the top list has no score: unknown, never a made-up floor.
+            return {letter: found.get(letter) for letter in request.letters}
 
         return self._map(one, requests)
 
