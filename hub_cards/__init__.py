@@ -40,6 +40,8 @@ def example_dataset_card_context() -> dict[str, Any]:
             for c in ("intrinsic", "extrinsic")
         },
         "counts": {c: {s: 0 for s in ("clean", "adversarial")} for c in ("intrinsic", "extrinsic")},
+        "dataset_info_yaml": "dataset_info:\n- config_name: extrinsic\n  dataset_size: 0\n- config_name: intrinsic\n  dataset_size: 0",
+        "fingerprints": {c: "0" * 64 for c in ("intrinsic", "extrinsic")},
         "num_videos": 0,
         "categories": {"light": 0, "severe": 0, "absolute": 0, "relative": 0},
         "build": {"seed": 0, "num_videos_requested": 562, "source": "COIN.json"},

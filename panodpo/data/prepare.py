@@ -225,10 +225,19 @@ def _write_parquet(out: Path, records: list[dict], with_rejected_video: bool) ->
     return names
 
 
-def _write_card(out: Path, report: dict[str, Any]) -> None:
-    from hub_cards import render_card
+DATA_FILES = {"default": {"train": "data/train-*.parquet"}}
 
+
+def _write_card(out: Path, report: dict[str, Any]) -> None:
+    """The dataset card, with the Hub's ``dataset_info`` and a content fingerprint read from the
+    shards, so ``load_dataset`` never serves a cached earlier preparation of the same folder
+    (see ``temrobbench.hub_layout.describe_data``)."""
+    from hub_cards import render_card
+    from temrobbench.hub_layout import describe_data
+
+    data = describe_data(out, DATA_FILES, dataset_features(report["rejected_videos_materialized"]))
     text = render_card("dpo_dataset_card.md.j2", num_rows=report["num_rows_prepared"], perturber=report["perturber"], skipped=report["skipped"],
-                       rejected_videos=report["rejected_videos_materialized"], repo_id="ORG/NAME")
+                       rejected_videos=report["rejected_videos_materialized"], repo_id="ORG/NAME",
+                       data_files=DATA_FILES["default"], dataset_info_yaml=data["dataset_info_yaml"], fingerprint=data["fingerprints"]["default"])
     with atomic_path(out / "README.md") as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
