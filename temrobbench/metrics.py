@@ -100,3 +100,33 @@ def compute(records: Iterable[Mapping[str, Any]], rounds: int | None = None) -> 
                 margins.append(float(record["shortcut_margin"]))
         metrics[name] = _group_metrics(items, rounds, margins)
     return metrics
+
+
+def run_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What a run cost and why answers are missing: HTTP requests and token usage summed over the
+    queries that report them (API models), answers cut off at the token budget (``truncated``,
+    and how many of them gave no answer), and invalid queries by reason.
+
+    >>> s = run_summary([dict(role="correct", requests=1, usage={"prompt_tokens": 90, "completion_tokens": 700, "reasoning_tokens": 650}),
+    ...                  dict(role="invalid", requests=2, truncated=True, invalid_reason="truncated", usage={"prompt_tokens": 90, "completion_tokens": 1024})])
+    >>> s["requests"], s["usage"], s["truncated"], s["truncated_invalid"], s["invalid_by_reason"]
+    (3, {'prompt_tokens': 180, 'completion_tokens': 1724, 'reasoning_tokens': 650}, 1, 1, {'truncated': 1})
+    """
+    records = list(records)
+    usage: dict[str, int] = defaultdict(int)
+    for record in records:
+        for key, value in (record.get("usage") or {}).items():
+            usage[key] += int(value or 0)
+    truncated = [r for r in records if r.get("truncated")]
+    invalid: dict[str, int] = defaultdict(int)
+    for record in records:
+        if record.get("role") == "invalid":
+            invalid[record.get("invalid_reason") or ("error" if record.get("error") else "unparsed")] += 1
+    return {
+        "queries": len(records),
+        "requests": sum(int(r.get("requests") or 0) for r in records),
+        "usage": dict(usage),
+        "truncated": len(truncated),
+        "truncated_invalid": sum(r.get("role") == "invalid" for r in truncated),
+        "invalid_by_reason": dict(invalid),
+    }

@@ -8,12 +8,39 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 
-class FakeOpenAIServer:
-    """Answers ``POST /v1/chat/completions`` with ``reply(body) -> str``; ``fail(n) -> status``
-    makes the n-th request (0-based) fail with that HTTP status (or None to answer)."""
+def openai_error(message: str, param: str | None, code: str | None) -> dict:
+    """The body of an OpenAI API error (as the real API shapes it)."""
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
 
-    def __init__(self, reply: Callable[[dict], str], fail: Callable[[int], int | None] = lambda n: None, logprobs: Callable[[dict], dict] | None = None):
-        self.reply, self.fail, self.logprobs = reply, fail, logprobs
+
+def reasoning_model_rules(body: dict) -> tuple[int, dict] | None:
+    """What OpenAI's reasoning models (o-series, GPT-5) refuse, with the real API's 400 bodies."""
+    if "max_tokens" in body:
+        return 400, openai_error("Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
+    if "temperature" in body and body["temperature"] != 1:
+        return 400, openai_error(f"Unsupported value: 'temperature' does not support {body['temperature']} with this model. Only the default (1) value is supported.",
+                                 "temperature", "unsupported_value")
+    return None
+
+
+def legacy_server_rules(body: dict) -> tuple[int, dict] | None:
+    """A server that knows only ``max_tokens`` and says so with OpenAI's error shape."""
+    if "max_completion_tokens" in body:
+        return 400, openai_error("Unsupported parameter: 'max_completion_tokens'.", "max_completion_tokens", "unsupported_parameter")
+    return None
+
+
+class FakeOpenAIServer:
+    """Answers ``POST /v1/chat/completions`` with ``reply(body)``: the text, or a dict with
+    ``content`` and optionally ``reasoning_content``, ``finish_reason`` and ``usage`` (a reasoning
+    model). ``fail(n) -> status`` makes the n-th request (0-based) fail with that HTTP status (or
+    None to answer); ``reject(body) -> (status, error body) | None`` refuses a request by its
+    parameters (e.g. :func:`reasoning_model_rules`)."""
+
+    def __init__(self, reply: Callable[[dict], str | dict], fail: Callable[[int], int | None] = lambda n: None, logprobs: Callable[[dict], dict] | None = None,
+                 reject: Callable[[dict], tuple[int, dict] | None] = lambda body: None):
+        self.reply, self.fail, self.logprobs, self.reject = reply, fail, logprobs, reject
+        self.rejected = 0
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self.count = 0
@@ -32,17 +59,27 @@ class FakeOpenAIServer:
                     server.requests.append(body)
                     server.headers.append(dict(self.headers))
                 status = server.fail(n)
+                refusal = server.reject(body)
                 if status is not None:
                     payload = json.dumps({"error": {"message": "injected failure", "type": "server_error"}}).encode()
                     self.send_response(status)
+                elif refusal is not None:
+                    with server.lock:
+                        server.rejected += 1
+                    payload = json.dumps(refusal[1]).encode()
+                    self.send_response(refusal[0])
                 else:
-                    text = server.reply(body)
-                    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    answer = server.reply(body)
+                    answer = answer if isinstance(answer, dict) else {"content": answer}
+                    message = {"role": "assistant", "content": answer["content"]}
+                    if "reasoning_content" in answer:
+                        message["reasoning_content"] = answer["reasoning_content"]
+                    choice = {"index": 0, "message": message, "finish_reason": answer.get("finish_reason", "stop")}
                     if body.get("logprobs") and server.logprobs:
                         top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in server.logprobs(body).items()]
                         choice["logprobs"] = {"content": [{"token": top[0]["token"], "logprob": top[0]["logprob"], "bytes": None, "top_logprobs": top}]}
                     payload = json.dumps({"id": f"c{n}", "object": "chat.completion", "created": 0, "model": body["model"], "choices": [choice],
-                                          "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+                                          "usage": answer.get("usage", {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2})}).encode()
                     self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from temrobbench import evaluate_temporal_robustness
-from temrobbench.evaluation.models.openai_api import OpenAIVideoLM
+from temrobbench.evaluation.models.openai_api import DIRECT_ANSWER_TOKENS, OpenAIVideoLM
 from temrobbench.evaluation.records import read_records
 from temrobbench.evaluation.requests import VideoLMRequest
 
@@ -87,14 +87,18 @@ def test_generate_end_to_end_resumable(served_tiny_qwen2vl, tiny_benchmark, tmp_
     assert len(records) == 5 and report.num_errors == 0
     assert all(isinstance(r["output"], str) and r["role"] in ("correct", "shortcut", "incorrect", "invalid") for r in records)
     assert report.metrics["intrinsic"]["n"] == 1
+    # The budget went as max_completion_tokens and the server kept to it; usage and finish reason are recorded.
+    assert all(r["finish_reason"] in ("stop", "length") and 0 < r["usage"]["completion_tokens"] <= DIRECT_ANSWER_TOKENS for r in records)
+    assert report.summary["requests"] == 5 and report.summary["usage"]["prompt_tokens"] > 0
+    assert report.summary["truncated"] == sum(r["finish_reason"] == "length" for r in records)
 
     # Frames reach the model as images: the same question costs more prompt tokens with them.
     model = OpenAIVideoLM(path, base_url)
     frame = __import__("numpy").full((56, 56, 3), 127, dtype="uint8")
     request = VideoLMRequest(item_id="x", video_id="v", perturbation="intrinsic", category="light", setting="clean", round=0,
                              frames=[frame, frame], prompt="Which is first?\nA. a\nB. b", options=["a", "b"], letters=["A", "B"], roles=["correct", "incorrect"])
-    with_frames = model._call(request, logprobs=False).usage.prompt_tokens
-    without = model._call(dataclasses.replace(request, frames=[]), logprobs=False).usage.prompt_tokens
+    with_frames = model._call(request, logprobs=False)[0].usage.prompt_tokens
+    without = model._call(dataclasses.replace(request, frames=[]), logprobs=False)[0].usage.prompt_tokens
     assert with_frames >= without + 2 * 4  # each 56x56 frame is at least 4 visual tokens
 
     # Resume: drop two records (an interrupted run) and rerun: exactly those two are asked again.

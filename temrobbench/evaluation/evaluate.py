@@ -87,15 +87,20 @@ def _answer(model: VideoLM, scoring: str, requests: list[VideoLMRequest]) -> lis
     if scoring == "generate":
         results = []
         for r, text in zip(requests, model.generate(requests)):
-            choice = parse_answer(text, r.letters, r.options)
-            results.append({"output": text, "choice": choice, **({} if choice else {"invalid_reason": "no option named in the output"})})
+            # An adapter may attach ``details`` (finish reason, token usage, requests) to its output.
+            details = dict(getattr(text, "details", None) or {})
+            choice = parse_answer(str(text), r.letters, r.options)
+            truncated = details.get("finish_reason") == "length"
+            reason = None if choice else ("truncated: the token budget ran out before an answer" if truncated else "no option named in the output")
+            results.append({"output": str(text), "choice": choice, **({"invalid_reason": reason} if reason else {}), **details, **({"truncated": True} if truncated else {})})
         return results
     # Scores become an answer by one shared rule (picking.py): no information or a tie is invalid.
     if scoring == "likelihood":
         results = []
         for request, logprobs in zip(requests, model.letter_logprobs(requests)):
             pick = pick_letter(logprobs, request.letters)
-            results.append({"output": pick.choice, "choice": pick.choice, "letter_logprobs": logprobs, **({"invalid_reason": pick.reason} if pick.reason else {})})
+            details = dict(getattr(logprobs, "details", None) or {})
+            results.append({"output": pick.choice, "choice": pick.choice, "letter_logprobs": dict(logprobs), **({"invalid_reason": pick.reason} if pick.reason else {}), **details})
         return results
     results = []
     for request, scores in zip(requests, model.option_logprobs(requests)):
@@ -158,7 +163,10 @@ def evaluate_temporal_robustness(
     out = Path(output_dir) if output_dir is not None else None
     records_path = None if out is None else out / ("records.jsonl" if world == 1 else f"records.rank{rank}.jsonl")
     if out is not None:
-        _check_run_settings(out, {"model": lm.identity or lm.name, "scoring": scoring, "num_frames": num_frames, "rounds": rounds, "system_prompt": system is not None})
+        settings = {"model": lm.identity or lm.name, "scoring": scoring, "num_frames": num_frames, "rounds": rounds, "system_prompt": system is not None}
+        if getattr(lm, "run_options", None):  # e.g. an API model's token budget: a resumed run cannot mix two
+            settings["model_options"] = lm.run_options
+        _check_run_settings(out, settings)
     # Resume from every record file of the folder, so a rerun under another world size (or a
     # single process after a sharded run) neither repeats nor loses queries.
     done = {record_key(r): r for r in (read_all_records(out) if out is not None else []) if not r.get("error")}

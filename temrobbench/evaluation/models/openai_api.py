@@ -4,15 +4,21 @@ Frames go as base64 JPEG images in one user message, before the question. Reques
 concurrently (bounded), and 429, 5xx, timeouts and connection errors are retried with
 exponential backoff and jitter. Likelihood scoring reads the option letters among the first
 token's ``top_logprobs``; a letter outside them has no score (``None``), and a server that returns
-no log-probabilities at all stops the run with one line (``transformers serve`` is one). The key comes from ``OPENAI_API_KEY`` only and is never logged or
-recorded; a local server with no key gets the placeholder ``EMPTY``.
+no log-probabilities at all stops the run with one line (``transformers serve`` is one). Reasoning
+models get a reasoning-sized budget and no temperature (see :class:`OpenAIVideoLM`). The key comes
+from ``OPENAI_API_KEY`` only and is never logged or recorded; a local server with no key gets the
+placeholder ``EMPTY``.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import random
+import re
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
@@ -43,8 +49,65 @@ def is_retryable(error: Exception) -> bool:
     return isinstance(error, openai.APIStatusError) and error.status_code >= 500
 
 
+#: Model names that reason before answering (OpenAI o-series and GPT-5, "-thinking"/"think"
+#: checkpoints such as Qwen3-VL-Thinking, DeepSeek-R1 and its distills, QwQ, Gemini 2.5+).
+REASONING_MODEL_PATTERN = re.compile(
+    r"(^|[/_.-])(o[134]|gpt-5(?!-chat)|r1|qwq|reasoner)([/_.:-]|$)|think|gemini-(2\.5|[3-9])", re.IGNORECASE
+)
+DIRECT_ANSWER_TOKENS = 32  # "B" or "The answer is (B)." with room to spare
+REASONING_TOKENS = 8192  # reasoning plus the answer; what a reasoning model is billed for
+
+
+def is_reasoning_model(model: str) -> bool:
+    """Whether ``model``'s name says it reasons before answering (``reasoning=None`` uses this).
+
+    >>> [is_reasoning_model(m) for m in ("gpt-5-mini", "o3", "o4-mini", "Qwen/Qwen3-VL-8B-Thinking", "deepseek-r1", "gemini-2.5-flash")]
+    [True, True, True, True, True, True]
+    >>> [is_reasoning_model(m) for m in ("gpt-4o", "gpt-5-chat-latest", "Qwen/Qwen2-VL-7B-Instruct", "gemini-2.0-flash", "octo-1b")]
+    [False, False, False, False, False]
+    """
+    return bool(REASONING_MODEL_PATTERN.search(model))
+
+
+class Generation(str):
+    """Generated text that carries the query's ``details`` (finish reason, usage, requests): the
+    evaluator records them beside the answer."""
+
+    details: dict[str, Any]
+
+    def __new__(cls, text: str, details: dict[str, Any]) -> "Generation":
+        obj = super().__new__(cls, text)
+        obj.details = details
+        return obj
+
+
+class LetterScores(dict):
+    """Letter log-probabilities with the query's ``details``, like :class:`Generation`."""
+
+    def __init__(self, scores: dict[str, float | None], details: dict[str, Any]) -> None:
+        super().__init__(scores)
+        self.details = details
+
+
+# Request parameters a server may refuse with 400 unsupported_parameter/unsupported_value, and
+# what the adapter does instead for the rest of the run.
+ADAPTABLE = ("max_tokens", "max_completion_tokens", "temperature")
+
+
 class OpenAIVideoLM(VideoLM):
-    """A chat-completions model shown sampled frames as images."""
+    """A chat-completions model shown sampled frames as images.
+
+    Options (``--model-args k=v,...`` on the command line; recorded in the run's settings so a
+    resumed run cannot mix them): ``max_new_tokens`` (the completion budget, reasoning included;
+    default 32, or 8192 for a reasoning model), ``temperature`` (default 0; not sent to reasoning
+    models, which accept only their default), ``reasoning`` (None: from the model name, see
+    :func:`is_reasoning_model`), ``reasoning_effort`` (sent only when given) and ``extra_body``
+    (a dict, or its JSON, merged into every request, e.g. vLLM's ``chat_template_kwargs``).
+
+    The budget goes as ``max_completion_tokens``; a server that refuses it gets ``max_tokens``,
+    and one that refuses ``temperature`` gets none: each adaptation is made once for the whole run
+    and said in one line on stderr. Each answer carries its finish reason and token usage.
+    """
 
     scoring_modes = ("generate", "likelihood")
 
@@ -53,33 +116,63 @@ class OpenAIVideoLM(VideoLM):
         model: str,
         base_url: str | None = None,
         *,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        reasoning: bool | None = None,
+        reasoning_effort: str | None = None,
+        extra_body: dict[str, Any] | str | None = None,
+        token_parameter: str = "max_completion_tokens",
         max_concurrency: int = 8,
         max_retries: int = 6,
         initial_backoff: float = 1.0,
         max_backoff: float = 60.0,
-        timeout: float = 120.0,
-        max_tokens: int = 16,
+        timeout: float | None = None,
         image_quality: int = 85,
+        max_tokens: int | None = None,
     ) -> None:
         import openai
 
+        if max_tokens is not None:  # the older name of the option
+            max_new_tokens = max_new_tokens if max_new_tokens is not None else max_tokens
+        if token_parameter not in ("max_completion_tokens", "max_tokens"):
+            raise ValueError(f"openai: token_parameter must be max_completion_tokens or max_tokens, not {token_parameter!r}")
+        if isinstance(extra_body, str):
+            extra_body = json.loads(extra_body)
         self.model = model
         self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
         self.identity = f"openai:{model}"  # a restarted server at another address may resume a run
         api_key = os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
         if api_key is None:
             raise RuntimeError("openai: set OPENAI_API_KEY in the environment (or give @base_url for a local server)")
+        self.reasoning = is_reasoning_model(model) if reasoning is None else bool(reasoning)
+        self.max_new_tokens = int(max_new_tokens) if max_new_tokens is not None else (REASONING_TOKENS if self.reasoning else DIRECT_ANSWER_TOKENS)
+        self.temperature = None if temperature is None and self.reasoning else (0.0 if temperature is None else float(temperature))
+        self.reasoning_effort = reasoning_effort
+        self.extra_body = dict(extra_body or {})
+        if timeout is None:
+            timeout = 600.0 if self.reasoning else 120.0
         # The client's own retries are off: ours are explicit, bounded and tested.
         self.client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
-        self.max_tokens = max_tokens
         self.image_quality = image_quality
+        # What the server accepts, learnt once per run (see _adapt).
+        self.token_parameter = token_parameter
+        self.send_temperature = self.temperature is not None
+        self.adaptations: list[str] = []
+        self._refused: set[str] = set()
+        self._lock = threading.Lock()
         self.retries = 0  # retried calls, for reports and tests
         self.requests_sent = 0  # HTTP requests, retries included
         self._no_logprobs = False  # set by the first response without log-probabilities
+
+    @property
+    def run_options(self) -> dict[str, Any]:
+        """What changes the answers, as resolved (defaults included): part of the run's settings."""
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "reasoning": self.reasoning,
+                "reasoning_effort": self.reasoning_effort, "extra_body": self.extra_body}
 
     def _messages(self, request: VideoLMRequest) -> list[dict[str, Any]]:
         content: list[dict[str, Any]] = []
@@ -92,38 +185,108 @@ class OpenAIVideoLM(VideoLM):
             messages.insert(0, {"role": "system", "content": request.system_prompt})
         return messages
 
-    def _call(self, request: VideoLMRequest, logprobs: bool) -> Any:
-        kwargs: dict[str, Any] = {"model": self.model, "messages": self._messages(request), "max_tokens": self.max_tokens, "temperature": 0}
+    def _kwargs(self, messages: list[dict[str, Any]], logprobs: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, self.token_parameter: 1 if logprobs else self.max_new_tokens}
+        if self.send_temperature:
+            kwargs["temperature"] = self.temperature
+        if self.reasoning_effort:
+            kwargs["reasoning_effort"] = self.reasoning_effort
         if logprobs:
-            kwargs.update(logprobs=True, top_logprobs=20, max_tokens=1)
+            kwargs.update(logprobs=True, top_logprobs=20)
+        if self.extra_body:
+            kwargs["extra_body"] = self.extra_body
+        return kwargs
+
+    def _adapt(self, error: Exception, sent: dict[str, Any]) -> bool:
+        """After a 400 that refuses one of ADAPTABLE: change what every later request sends, once,
+        and say so. True when the request should be sent again."""
+        import openai
+
+        if not isinstance(error, openai.BadRequestError):
+            return False
+        param, code = getattr(error, "param", None), getattr(error, "code", None)
+        if param not in ADAPTABLE or code not in ("unsupported_parameter", "unsupported_value"):
+            return False
+        with self._lock:
+            if param == "temperature":
+                if "temperature" not in sent:
+                    return False
+                if self.send_temperature:
+                    self.send_temperature = False
+                    self._say(f"the server refuses temperature={sent['temperature']} ({code}): sending none (the model's default) for the rest of the run")
+                return True
+            if param not in sent:
+                return False
+            other = "max_tokens" if param == "max_completion_tokens" else "max_completion_tokens"
+            self._refused.add(param)
+            if other in self._refused:
+                return False  # the server refuses both names: a real error, not a naming difference
+            if self.token_parameter == param:
+                self.token_parameter = other
+                self._say(f"the server refuses {param} ({code}): sending the budget as {other} for the rest of the run")
+            return True
+
+    def _say(self, message: str) -> None:
+        self.adaptations.append(message)
+        print(f"{self.name}: {message}", file=sys.stderr)
+
+    def _call(self, request: VideoLMRequest, logprobs: bool) -> tuple[Any, int]:
+        """The response and the number of HTTP requests it took (retries and adaptations included)."""
+        messages = self._messages(request)
         delay = self.initial_backoff
-        for attempt in range(self.max_retries + 1):
+        sent = 0
+        attempt = adaptations = 0
+        while True:
+            kwargs = self._kwargs(messages, logprobs)
             try:
-                self.requests_sent += 1
-                return self.client.chat.completions.create(**kwargs)
+                with self._lock:
+                    self.requests_sent += 1
+                sent += 1
+                return self.client.chat.completions.create(**kwargs), sent
             except Exception as error:  # noqa: BLE001 - classified below
+                if adaptations < len(ADAPTABLE) and self._adapt(error, kwargs):
+                    adaptations += 1
+                    continue
                 if attempt == self.max_retries or not is_retryable(error):
                     raise
-                self.retries += 1
+                attempt += 1
+                with self._lock:
+                    self.retries += 1
                 time.sleep(min(self.max_backoff, delay) * (0.5 + random.random() / 2))
                 delay *= 2
-        raise AssertionError("unreachable")
+
+    def _details(self, response: Any, requests: int) -> dict[str, Any]:
+        """Finish reason, token usage (reasoning tokens where the server reports them) and requests."""
+        choice = response.choices[0]
+        details: dict[str, Any] = {"finish_reason": choice.finish_reason, "requests": requests}
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            counts = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+            reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)
+            if reasoning is not None:
+                counts["reasoning_tokens"] = reasoning
+            details["usage"] = {k: v for k, v in counts.items() if v is not None}
+        return details
 
     def _map(self, fn, requests: Sequence[VideoLMRequest]) -> list[Any]:
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(requests)))) as pool:
             return list(pool.map(fn, requests))
 
     def generate(self, requests: Sequence[VideoLMRequest]) -> list[str]:
-        def one(request: VideoLMRequest) -> str:
-            return self._call(request, logprobs=False).choices[0].message.content or ""
+        def one(request: VideoLMRequest) -> Generation:
+            # Only ``content`` is the answer: a separate ``reasoning_content`` (vLLM, DeepSeek) is
+            # the thinking; ``<think>`` blocks inside the content are left to parse_answer.
+            response, sent = self._call(request, logprobs=False)
+            return Generation(response.choices[0].message.content or "", self._details(response, sent))
 
         return self._map(one, requests)
 
     def letter_logprobs(self, requests: Sequence[VideoLMRequest]) -> list[dict[str, float | None]]:
-        def one(request: VideoLMRequest) -> dict[str, float | None]:
+        def one(request: VideoLMRequest) -> LetterScores:
             if self._no_logprobs:  # queued behind a response without log-probabilities: not sent
                 raise UnscorableResponseError(NO_LOGPROBS)
-            choice = self._call(request, logprobs=True).choices[0]
+            response, sent = self._call(request, logprobs=True)
+            choice = response.choices[0]
             if not (choice.logprobs and choice.logprobs.content):
                 self._no_logprobs = True
                 raise UnscorableResponseError(NO_LOGPROBS)
@@ -133,7 +296,7 @@ class OpenAIVideoLM(VideoLM):
                 if letter in request.letters and letter not in found:
                     found[letter] = entry.logprob
             # A letter outside the top list has no score: unknown, never a made-up floor.
-            return {letter: found.get(letter) for letter in request.letters}
+            return LetterScores({letter: found.get(letter) for letter in request.letters}, self._details(response, sent))
 
         return self._map(one, requests)
 
@@ -143,4 +306,10 @@ def _openai(argument: str, **kwargs: Any) -> VideoLM:
     model, _, base_url = argument.partition("@")
     if not model:
         raise ValueError("openai: needs a model name, e.g. openai:gpt-4o or openai:Qwen/Qwen2-VL-7B-Instruct@http://localhost:8000/v1")
+    import inspect
+
+    known = [name for name in inspect.signature(OpenAIVideoLM.__init__).parameters if name not in ("self", "model", "base_url")]
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise ValueError(f"openai: unknown option {', '.join(unknown)}; options: {', '.join(known)}")
     return OpenAIVideoLM(model, base_url or None, **kwargs)
