@@ -29,6 +29,13 @@ def final_metrics(log_history: list[dict]) -> dict[str, float]:
     return metrics
 
 
+def epochs_run(trainer: Any) -> float:
+    """Epochs actually trained (``state.epoch``: fractional for a run stopped by ``max_steps``), not
+    the configured ``num_train_epochs``; the configured value only when nothing was logged yet."""
+    epoch = getattr(trainer.state, "epoch", None)
+    return round(float(epoch), 2) if epoch is not None else float(trainer.args.num_train_epochs)
+
+
 def hub_repo_id(name: str | None) -> str | None:
     """``name`` when it reads as a Hub repository id (``ORG/NAME``, not a local folder), else None:
     only Hub ids belong in the card's ``base_model:`` and ``datasets:`` metadata.
@@ -63,7 +70,7 @@ def render_model_card(trainer: Any, model_name: str | None = None, dataset_name:
         rejected_video_strategy=args.rejected_video_strategy,
         num_frames=args.num_frames,
         learning_rate=args.learning_rate,
-        epochs=args.num_train_epochs,
+        epochs=epochs_run(trainer),
         steps=trainer.state.global_step,
         metrics={k: metrics[k] for k in keys if k in metrics},
         hub_model_id=args.hub_model_id or "ORG/NAME",

@@ -274,14 +274,17 @@ def build_benchmark(
     bar.close()
 
     rows = _assemble_rows(selected, config.seed, skipped_items)
-    _publish_videos(out_dir, selected, rows)
-    counts = write_parquet_splits(out_dir, rows, config.max_shard_bytes, progress=progress)
+    counts: dict = {}
+    if selected:  # with no video built there is nothing to publish: only the report says why
+        _publish_videos(out_dir, selected, rows)
+        counts = write_parquet_splits(out_dir, rows, config.max_shard_bytes, progress=progress)
     report = {
         "source": {"coin_json": str(coin_json), "videos_dir": str(videos_dir)},
         "seed": config.seed,
         "num_videos_requested": config.num_videos,
         "num_videos_annotated": len(coin.videos) + len(coin.problems),
-        "num_videos_eligible": num_eligible,
+        # Eligible as the README defines it: a video that turns out undecodable is not.
+        "num_videos_eligible": num_eligible - skipped_videos.counts["undecodable_video"],
         "num_videos_built": len(selected),
         "num_rows": counts,
         "categories": dict(sorted(Counter(r["category"] for r in rows if r["setting"] == "adversarial").items())),
@@ -293,7 +296,8 @@ def build_benchmark(
     }
     with atomic_path(out_dir / "build_report.json") as tmp:
         Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8")
-    write_card(out_dir, report)
+    if selected:
+        write_card(out_dir, report)
     return BuildResult(out_dir, report)
 
 

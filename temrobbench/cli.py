@@ -7,15 +7,18 @@ import importlib
 import sys
 from typing import Sequence
 
+from .errors import CliParser, run_cli
+
 # Each module defines ``add_parser(subparsers)`` which registers its sub-command and sets
 # ``func(args) -> int`` as the handler.
 COMMAND_MODULES: tuple[str, ...] = ("quickstart", "synth", "build", "push", "eval", "report", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="temrobbench",
         description="Build, publish and evaluate TemRobBench, the temporal-robustness benchmark for video LMMs.",
+        epilog="Failures print one line and exit 2 (fix the invocation) or 1 (the run failed); --debug (or TEMROBBENCH_DEBUG=1) shows tracebacks.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -29,9 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``temrobbench`` console script: returns the exit status (README "Failures")."""
+    return run_cli(_main, argv, "temrobbench")
 
 
 if __name__ == "__main__":

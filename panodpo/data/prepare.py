@@ -174,7 +174,8 @@ def prepare_dpo_data(
             record["rejected_video"] = rejected_video
         records.append(record)
 
-    shards = _write_parquet(out, records, config.materialize_rejected_videos)
+    # With no row prepared there is nothing to publish: only the report says why (the command fails).
+    shards = _write_parquet(out, records, config.materialize_rejected_videos) if records else []
     report = {
         "source": str(dpo_jsonl),
         "perturber": config.perturber if config.perturber == "template" else f"openai:{config.openai_model}",
@@ -187,7 +188,8 @@ def prepare_dpo_data(
     }
     with atomic_path(out / "prepare_report.json") as tmp:
         Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8")
-    _write_card(out, report)
+    if records:
+        _write_card(out, report)
     return report
 
 

@@ -11,18 +11,25 @@ import time
 from pathlib import Path
 
 from ..build import BuildConfig, build_benchmark
+from ..errors import at_least, check_output_dir, has_module, no_empty_folder_left
 from ..features import CONFIGS, SPLITS
 from ..prompt import render_prompt
 from ..synth import SynthConfig, synthesize_coin
+
+# An earlier quickstart's folders (rerun into, not refused).
+QUICKSTART_MARKERS = ("source/COIN.json", "benchmark/build_report.json", "benchmark/.build")
+# Stage -> the optional packages it needs and the extra that installs them.
+STAGE_EXTRAS = {"train": (("trl", "peft", "accelerate"), "train")}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("quickstart", help="offline demo: synthesize, build, load, evaluate, train (embedded defaults)")
     p.add_argument("--out", default="temrobbench-quickstart", help="working folder (default: ./temrobbench-quickstart)")
-    p.add_argument("--num-videos", type=int, default=12)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip-eval", action="store_true")
-    p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--num-videos", type=int, default=12, help="synthetic videos to make and build")
+    p.add_argument("--seed", type=int, default=0, help="fixes the synthetic source and the build")
+    p.add_argument("--skip-eval", action="store_true", help="stop before the evaluation stage")
+    p.add_argument("--skip-train", action="store_true", help="stop before the PanoDPO training stage")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that is not an earlier quickstart")
     p.set_defaults(func=run)
 
 
@@ -31,6 +38,13 @@ def _section(title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    at_least(args.num_videos, 2, "--num-videos")
+    check_output_dir(args.out, "--out", QUICKSTART_MARKERS, args.overwrite, "temrobbench quickstart")
+    with no_empty_folder_left(args.out):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from datasets import load_dataset
 
     started = time.time()
@@ -61,15 +75,17 @@ def run(args: argparse.Namespace) -> int:
     # The evaluation and training stages ship in their own modules; run each one present.
     stages = []
     if not args.skip_eval:
-        stages.append(("4. evaluate", "temrobbench.evaluation.quickstart", "run_quickstart_evaluation", (result.out_dir, out / "eval")))
+        stages.append(("4. evaluate", "eval", "temrobbench.evaluation.quickstart", "run_quickstart_evaluation", (result.out_dir, out / "eval")))
     if not args.skip_train:
-        stages.append(("5. PanoDPO training steps", "panodpo.quickstart", "run_quickstart_training", (out / "panodpo",)))
-    for title, module_name, function_name, call_args in stages:
-        try:
-            function = getattr(importlib.import_module(module_name), function_name)
-        except (ModuleNotFoundError, AttributeError):
-            continue
+        stages.append(("5. PanoDPO training steps", "train", "panodpo.quickstart", "run_quickstart_training", (out / "panodpo",)))
+    for title, stage, module_name, function_name, call_args in stages:
         _section(title)
+        packages, extra = STAGE_EXTRAS.get(stage, ((), ""))
+        missing = [p for p in packages if not has_module(p)]
+        if missing:
+            print(f"skipped: needs {', '.join(missing)} (pip install 'temrobbench[{extra}]')")
+            continue
+        function = getattr(importlib.import_module(module_name), function_name)
         print(function(*call_args))
 
     _section("done")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
+
+from ..errors import UserError, existing_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="re-render tables (markdown, JSON) and plots from an eval folder")
-    p.add_argument("results_dir")
+    p.add_argument("results_dir", help="an output folder of `temrobbench eval`")
     p.set_defaults(func=run)
 
 
@@ -18,14 +18,15 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.records import read_all_records
     from ..evaluation.report import EvalReport
 
-    out = Path(args.results_dir)
+    out = existing_dir(args.results_dir, "RESULTS_DIR", "give an output folder of `temrobbench eval`")
     records = read_all_records(out)
     if not records:
-        print(f"error: no records in {out} (expected records.jsonl from `temrobbench eval`)", file=sys.stderr)
-        return 2
+        raise UserError("no records here (no records.jsonl)", out, "give the --out folder of a `temrobbench eval` run")
     settings = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
     report = EvalReport.from_records(records, model=settings.get("model", ""), scoring=settings.get("scoring", ""), rounds=settings.get("rounds", 4))
     paths = report.save(out)
     print(report.to_markdown())
     print("\nWrote " + ", ".join(str(p) for p in paths))
+    if report.plots_skipped:
+        print(report.plots_skipped)
     return 0
