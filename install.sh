@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install TemRobBench + PanoDPO into the active Python environment.
-#   ./install.sh          the library and its command-line tools
+#   ./install.sh          the library, its command-line tools, training, OpenAI, plots and every model family's processor packages
 #   ./install.sh dev      the same plus training, OpenAI, plotting and test dependencies
 # FFmpeg's shared libraries are installed with apt-get when missing: torchcodec (the decoder of
 # datasets' Video feature) loads them at run time.
@@ -20,6 +20,6 @@ python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 if [ "$extras" = "dev" ]; then
   python -m pip install -q -e ".[dev]"
 else
-  python -m pip install -q -e ".[train,openai,plots]"
+  python -m pip install -q -e ".[train,openai,plots,families]"
 fi
 echo "install.sh: done ($(python -c 'import temrobbench; print("temrobbench", temrobbench.__version__)'))"

@@ -3,7 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import os
+from pathlib import Path
+
+from ..evaluation.model_args import model_args_type
+
+from ..errors import (
+    EXIT_RUNTIME,
+    UserError,
+    at_least,
+    check_local_or_hub,
+    check_model_source,
+    check_output_dir,
+    check_server,
+    most_common_cause,
+    no_empty_folder_left,
+    require_extra,
+)
+
+# Files that mark a folder as an earlier evaluation (resumed, not refused).
+EVAL_MARKERS = ("records.jsonl", "records.rank*.jsonl", "run.json")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,22 +36,73 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--limit", type=int, default=None, help="first N items of each config")
     p.add_argument("--trust-video-prompt", action="store_true", help="add the trust-the-video system prompt (the paper's Prompt baseline)")
-    p.add_argument("--configs", nargs="+", default=["intrinsic", "extrinsic"], choices=["intrinsic", "extrinsic"])
+    p.add_argument("--configs", nargs="+", default=["intrinsic", "extrinsic"], choices=["intrinsic", "extrinsic"], help="benchmark configs to evaluate")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that is not an earlier evaluation")
+    p.add_argument("--model-args", type=model_args_type, default=None, metavar="K=V,...",
+                   help="adapter options, e.g. max_new_tokens=8192,reasoning_effort=low for openai: (recorded in the run's settings)")
     p.set_defaults(func=run)
 
 
+def _benchmark_problem(folder: Path) -> tuple[str, str] | None:
+    if not ((folder / "data").is_dir() and (folder / "README.md").is_file()):
+        return "not a built benchmark (no README.md and data/)", "give a folder written by `temrobbench build`, or a Hub id ORG/NAME"
+    return None
+
+
+def check_model_spec(spec: str) -> None:
+    """What can be known about ``--model`` without loading it: the folder or Hub id of an hf
+    model, the openai extra, key and server. Unknown specs are left to the model registry."""
+    prefix, _, argument = spec.partition(":")
+    if prefix == "blind":
+        argument = argument[len("hf:") :] if argument.startswith("hf:") else argument
+    if prefix in ("hf", "blind") and argument:
+        check_model_source(argument, f"--model {spec}")
+    elif prefix == "openai" and argument:
+        require_extra(["openai"], "openai: models")
+        base_url = argument.partition("@")[2]
+        if base_url:
+            check_server(base_url, "--model")
+        elif not os.environ.get("OPENAI_API_KEY"):
+            raise UserError("no API key: OPENAI_API_KEY is not set", f"--model {spec}", "export OPENAI_API_KEY, or add @BASE_URL of a local OpenAI-compatible server")
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Everything checkable before the model loads or any folder is made."""
+    at_least(args.frames, 1, "--frames")
+    at_least(args.rounds, 1, "--rounds")
+    at_least(args.batch_size, 1, "--batch-size")
+    at_least(args.limit, 1, "--limit")
+    check_local_or_hub(args.data, f"--data {args.data}", "dataset", _benchmark_problem)
+    check_model_spec(args.model)
+    check_output_dir(args.out, "--out", EVAL_MARKERS, args.overwrite, "temrobbench eval")
+
+
 def run(args: argparse.Namespace) -> int:
+    validate(args)
     from ..evaluation import evaluate_temporal_robustness
+    from ..evaluation.picking import UnscorableResponseError
 
     try:
-        report = evaluate_temporal_robustness(
-            args.model, args.data, num_frames=args.frames, rounds=args.rounds, scoring=args.scoring,
-            output_dir=args.out, batch_size=args.batch_size, limit=args.limit,
-            system_prompt=True if args.trust_video_prompt else None, configs=tuple(args.configs),
-        )
+        with no_empty_folder_left(args.out):
+            report = evaluate_temporal_robustness(
+                args.model, args.data, num_frames=args.frames, rounds=args.rounds, scoring=args.scoring,
+                output_dir=args.out, batch_size=args.batch_size, limit=args.limit,
+                system_prompt=True if args.trust_video_prompt else None, configs=tuple(args.configs), model_kwargs=args.model_args,
+            )
+    except UnscorableResponseError as err:  # e.g. no log-probabilities: its message holds the cause and the remedy
+        what, _, hint = str(err).partition(": ")
+        raise UserError(what, f"--model {args.model}, --scoring {args.scoring}", hint or None) from None
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise UserError(str(err), f"--model {args.model}, --data {args.data}, --out {args.out}", "see `temrobbench eval --help`") from None
+    if report.num_records and report.num_errors == report.num_records:
+        message, count, total = most_common_cause(r.get("error") for r in report.records)
+        raise UserError(f"all {total} queries failed; most common cause: {message} ({count} of {total})", f"--out {args.out}",
+                        "fix the cause and rerun the same command (failed queries are retried)", EXIT_RUNTIME)
+    if not report.num_records:
+        raise UserError("no query to evaluate: the benchmark has no rows in the chosen configs", f"--data {args.data}", "check --data and --configs", EXIT_RUNTIME)
     print(report.to_markdown())
-    print(f"\nOutputs: {args.out} (records.jsonl, metrics.json, report.md, accuracy.png)")
+    written = ["records.jsonl", "metrics.json", "report.md"] + [p for p in ("accuracy.png", "shortcut_margin.png") if report.plots_skipped is None and (Path(args.out) / p).exists()]
+    print(f"\nOutputs: {args.out} ({', '.join(written)})")
+    if report.plots_skipped:
+        print(report.plots_skipped)
     return 0

@@ -22,8 +22,22 @@ def uniform_indices(total: int, num_frames: int) -> list[int]:
     return [int(step * i + step / 2) for i in range(num_frames)]
 
 
-def decode_frames(video: Any, num_frames: int) -> list[np.ndarray]:
-    """Sample ``num_frames`` RGB frames (H x W x 3 uint8) from a video.
+class SampledFrames(list):
+    """Frames (a plain list of H x W x 3 uint8 arrays) that also know when they were taken.
+
+    ``video_metadata`` is what transformers' video processors take to write true timestamps into
+    the prompt (Qwen3-VL, Qwen3.5, GLM-4.1V, Gemma 4, VideoLLaMA3 do): the source's fps, its frame
+    count and the sampled indices. Without it they assume a frame rate (24 fps) and every frame of
+    a 60-second video would be labelled within its first second. A list subclass, so every caller
+    that wants only the frames is unchanged.
+    """
+
+    video_metadata: dict[str, Any] | None = None
+
+
+def decode_frames(video: Any, num_frames: int) -> SampledFrames:
+    """Sample ``num_frames`` RGB frames (H x W x 3 uint8) from a video, with their timing
+    (:class:`SampledFrames`).
 
     ``video`` is a path, raw bytes, a ``{"path", "bytes"}`` dict (a ``datasets`` Video value with
     ``decode=False``) or a torchcodec ``VideoDecoder``.
@@ -38,4 +52,8 @@ def decode_frames(video: Any, num_frames: int) -> list[np.ndarray]:
     if not indices:
         raise ValueError("video has no frames")
     batch = decoder.get_frames_at(indices=indices).data  # (N, C, H, W) uint8
-    return [frame for frame in batch.permute(0, 2, 3, 1).contiguous().numpy()]
+    frames = SampledFrames(batch.permute(0, 2, 3, 1).contiguous().numpy())
+    fps = decoder.metadata.average_fps
+    if fps:
+        frames.video_metadata = {"fps": float(fps), "total_num_frames": int(total), "frames_indices": list(indices)}
+    return frames

@@ -17,12 +17,21 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
+def _signed(value: float, digits: int) -> str:
+    """``value`` with its sign, a value that rounds to zero as +0 (never ``-0.000``).
+
+    >>> _signed(-0.00004, 3), _signed(-0.25, 1), _signed(1.0, 1)
+    ('+0.000', '-0.2', '+1.0')
+    """
+    return f"{round(value, digits) or 0.0:+.{digits}f}"
+
+
 def _adv_with_drop(m: dict[str, Any]) -> str:
     if m["adv_acc"] is None:
         return "–"
     if m["clean_acc"] is None:
         return _fmt(m["adv_acc"])
-    return f"{m['adv_acc']:.1f} ({m['adv_acc'] - m['clean_acc']:+.1f})"
+    return f"{m['adv_acc']:.1f} ({_signed(m['adv_acc'] - m['clean_acc'], 1)})"
 
 
 @dataclass
@@ -36,6 +45,8 @@ class EvalReport:
     num_records: int = 0
     num_errors: int = 0
     records: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: Why ``save`` wrote no plots (None when it wrote them), for the commands to say so.
+    plots_skipped: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_records(cls, records: Sequence[dict[str, Any]], *, model: str = "", scoring: str = "", rounds: int = 4) -> "EvalReport":
@@ -72,15 +83,35 @@ class EvalReport:
             row = f"| {name} | {m['n']} | {_fmt(m['clean_acc'])} | {_adv_with_drop(m)} | {_fmt(m['fr'])} | {_fmt(m['wfr'])} | {_fmt(m['t_acc'])} | {_fmt(m['invalid_rate'])} |"
             if self.scoring == "likelihood":
                 margin = m.get("shortcut_margin")
-                row += f" {'–' if margin is None else f'{margin:+.3f}'} |"
+                row += f" {'–' if margin is None else _signed(margin, 3)} |"
             lines.append(row)
         if self.num_errors:
             lines += ["", f"{self.num_errors} queries failed with an error (counted invalid); rerun to retry them."]
+        lines += self._cost_lines()
         return "\n".join(lines)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Requests, token usage, truncated answers and invalid answers by reason (``metrics.run_summary``)."""
+        return metrics_module.run_summary(self.records)
+
+    def _cost_lines(self) -> list[str]:
+        s, lines = self.summary, []
+        if s["truncated"]:
+            other = sum(s["invalid_by_reason"].values()) - s["truncated_invalid"]
+            lines += ["", f"{s['truncated']} answers were cut off at the token budget (finish_reason length), {s['truncated_invalid']} of them "
+                          f"before naming an option (counted invalid, apart from {other} other invalid queries): raise max_new_tokens (--model-args)."]
+        if s["requests"]:
+            u = s["usage"]
+            reasoning = f", {u['reasoning_tokens']} of them reasoning" if "reasoning_tokens" in u else ""
+            lines += ["", f"Usage: {s['requests']} requests for {s['queries']} queries; {u.get('prompt_tokens', 0)} prompt and "
+                          f"{u.get('completion_tokens', 0)} completion tokens{reasoning}."]
+        return lines
 
     def to_json(self) -> str:
         return json.dumps(
-            {"model": self.model, "scoring": self.scoring, "rounds": self.rounds, "num_records": self.num_records, "num_errors": self.num_errors, "metrics": self.metrics},
+            {"model": self.model, "scoring": self.scoring, "rounds": self.rounds, "num_records": self.num_records, "num_errors": self.num_errors, "metrics": self.metrics,
+             "summary": self.summary},
             indent=2,
         )
 
@@ -134,6 +165,6 @@ class EvalReport:
         paths = [output_dir / "metrics.json", output_dir / "report.md"]
         try:
             paths += self.save_plots(output_dir)
-        except ImportError:
-            pass  # matplotlib is optional (the [plots] extra)
+        except ImportError:  # matplotlib is optional (the [plots] extra)
+            self.plots_skipped = "plots not written: matplotlib is not installed (pip install 'temrobbench[plots]')"
         return paths

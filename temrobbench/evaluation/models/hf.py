@@ -1,21 +1,29 @@
 """``hf:<id-or-path>``: any transformers image-text-to-text model whose processor takes videos.
 
-Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA-OneVision, LLaVA-NeXT-Video, SmolVLM2... load by hub id or
-local path with ``AutoProcessor`` + ``AutoModelForImageTextToText``.
+Loaded by hub id or local path with ``AutoProcessor`` + ``AutoModelForImageTextToText``; the
+families proven by tests are listed in :mod:`temrobbench.tiny_families` (and the README).
 
-Likelihood and choice scoring encode each video once: every query of a video starts with the
-same chat header and video block, so that prefix runs through the model once (vision tower
-included) and each query's text continues from its KV cache, which is cropped back after each
-query. ``blind:<spec>`` is the same model shown no video (the language prior).
+Every scoring encodes each video once: all queries of a video start with the same chat header and
+video block, so that prefix runs through the model once (vision tower included) and each query
+continues from its KV cache: likelihood and choice scoring feed the query's text (and an option),
+``generate`` feeds it and decodes greedily. A cache of full-attention layers is cropped back after
+each query; one that cannot be cropped (linear attention, an overflowed sliding window) is copied
+per query. The query's token ids are cut from its full prompt's tokenization, so the model sees
+exactly the ids a full forward would. Without a reusable prefix (no video, a tokenizer that merges
+across the boundary) each query runs in full, batched generation padded on the left.
+``blind:<spec>`` is the same model shown no video (the language prior).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ...errors import check_model_source
 from ..requests import VideoLMRequest
 from .base import VideoLM, register_model
 
@@ -32,7 +40,17 @@ class HFVideoLM(VideoLM):
 
     scoring_modes = ("generate", "likelihood", "choice")
 
-    def __init__(self, model: Any, processor: Any, *, name: str = "hf", use_video: bool = True, max_new_tokens: int = 16, reuse_prefix: bool = True) -> None:
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        name: str = "hf",
+        use_video: bool = True,
+        max_new_tokens: int = 16,
+        reuse_prefix: bool = True,
+        enable_thinking: bool = False,
+    ) -> None:
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -40,10 +58,18 @@ class HFVideoLM(VideoLM):
         self.use_video = use_video
         self.max_new_tokens = max_new_tokens
         self.reuse_prefix = reuse_prefix
+        self.enable_thinking = enable_thinking
+        template = getattr(processor, "chat_template", None) or ""
+        self._template_switches = {"enable_thinking": enable_thinking} if "enable_thinking" in str(template) else {}
+        if use_video and getattr(processor, "video_processor", None) is None:
+            raise ValueError(f"{name}: its processor ({type(processor).__name__}) takes no videos; TemRobBench needs a video LMM")
         forward_params = inspect.signature(self.model.forward).parameters
         # transformers renamed past_key_values to cache in 5.x; accept either.
         self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
+        self._takes_token_type_ids = "token_type_ids" in forward_params
         self.forward_calls = 0  # for tests and benchmarks
+        #: Set to a list to record the token ids each query feeds the model (tests compare them).
+        self.fed_token_ids: list[list[int]] | None = None
 
     @classmethod
     def from_pretrained(cls, model_id: str, *, use_video: bool = True, dtype: str = "auto", device_map: str | None = "auto", **kwargs: Any) -> "HFVideoLM":
@@ -74,13 +100,24 @@ class HFVideoLM(VideoLM):
         return messages
 
     def chat_text(self, request: VideoLMRequest) -> str:
-        return self.processor.apply_chat_template(self._messages(request), add_generation_prompt=True, tokenize=False)
+        # Thinking templates (Qwen3.5, Qwen3-VL-Thinking, GLM-4.1V-Thinking) open a <think> block in
+        # the generation prompt unless told not to: a letter scored right after "<think>\n" is not
+        # the model's answer. Only templates that read the switch get it (others would pass it on
+        # to the processor as an unknown argument).
+        return self.processor.apply_chat_template(self._messages(request), add_generation_prompt=True, tokenize=False, **self._template_switches)
 
     def _encode(self, texts: list[str], frames: list | None) -> dict:
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        if len(texts) > 1:
+            # Batched generation continues every row from its last token: pad on the left, whatever
+            # side the checkpoint's tokenizer ships with (Qwen2.5-VL/Qwen3-VL pad right).
+            kwargs["padding_side"] = "left"
         if frames is not None:
             kwargs["videos"] = [frames] * len(texts)
             kwargs["do_sample_frames"] = False  # frames are already sampled uniformly
+            metadata = getattr(frames, "video_metadata", None)
+            if metadata:  # true timestamps for the families that print them in the prompt
+                kwargs["video_metadata"] = [dict(metadata) for _ in texts]
         inputs = self.processor(**kwargs)
         return {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in inputs.items()}
 
@@ -101,22 +138,118 @@ class HFVideoLM(VideoLM):
                     break
         return index
 
+    def _text_ids(self, text: str) -> list[int]:
+        # As the processor tokenizes (its default special tokens), before it expands the video
+        # placeholder: a prefix and a full prompt tokenized the same way share their first ids.
+        return list(self.tokenizer(text)["input_ids"])
+
+    def _plan_prefix(self, group: Sequence[VideoLMRequest]) -> "_PrefixPlan | None":
+        """The shared video prefix of a group of queries and each query's remaining token ids, or
+        None when the prefix cannot be reused exactly (then every query runs in full).
+
+        The remaining ids are cut from each *full* prompt's tokenization, never from the suffix
+        text tokenized alone: SentencePiece tokenizers (Llama-2: LLaVA-NeXT-Video, Video-LLaVA) would
+        add a word-start piece there that the full prompt does not have.
+        """
+        if not (self.reuse_prefix and self.use_video):
+            return None
+        texts = [self.chat_text(r) for r in group]
+        split = self._split_after_video(texts[0])
+        if split is None or not all(t.startswith(texts[0][:split]) for t in texts):
+            return None
+        prefix_text = texts[0][:split]
+        prefix_ids = self._text_ids(prefix_text)
+        suffixes = []
+        for text in texts:
+            ids = self._text_ids(text)
+            if ids[: len(prefix_ids)] != prefix_ids:
+                return None  # the tokenizer merges across the boundary: no exact reuse
+            suffixes.append(ids[len(prefix_ids) :])
+        return _PrefixPlan(prefix_text, suffixes)
+
+    def _run_prefix(self, plan: "_PrefixPlan", frames: list) -> tuple["_SharedPrefix", Any]:
+        """One forward over the chat header and the video block; returns its cache and last logits."""
+        inputs = self._encode([plan.prefix_text], frames)
+        output = self.model(**inputs, use_cache=True)
+        self.forward_calls += 1
+        prefix_ids = inputs["input_ids"][0].tolist()
+        return _SharedPrefix(_returned_cache(output), len(prefix_ids), prefix_ids, inputs), output.logits[0, -1:].float()
+
+    def _continue(self, prefix: "_SharedPrefix", cache: Any, ids: list[int]) -> tuple[Any, Any]:
+        """Feed ``ids`` after what ``cache`` holds; returns (logits rows, cache)."""
+        import torch
+
+        tensor = torch.tensor([ids], device=self.model.device)
+        kwargs: dict[str, Any] = {"input_ids": tensor, "use_cache": True, self._cache_kwarg: cache}
+        if "mm_token_type_ids" in prefix.inputs:  # text tokens: type 0 (Qwen-VL family positions)
+            kwargs["mm_token_type_ids"] = torch.zeros_like(tensor)
+        if "token_type_ids" in prefix.inputs and self._takes_token_type_ids:
+            kwargs["token_type_ids"] = torch.zeros_like(tensor)
+        output = self.model(**kwargs)
+        self.forward_calls += 1
+        return output.logits[0].float(), _returned_cache(output)
+
+    def _record(self, ids: list[int]) -> None:
+        if self.fed_token_ids is not None:
+            self.fed_token_ids.append(list(ids))
+
     # -- generation ---------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[VideoLMRequest]) -> list[str]:
+        """Greedy answers. With a reusable video prefix, the header and video run once per video
+        and each query decodes from a branch of that cache; otherwise one batched, left-padded
+        ``model.generate`` per video."""
         import torch
 
         answers: list[str] = [""] * len(requests)
         for indices in _group_by_video(requests).values():
             group = [requests[i] for i in indices]
-            inputs = self._encode([self.chat_text(r) for r in group], group[0].frames if self.use_video else None)
             with torch.inference_mode():
-                output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
-            self.forward_calls += 1
-            new_tokens = output[:, inputs["input_ids"].shape[1] :]
-            for i, text in zip(indices, self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                plan = self._plan_prefix(group)
+                if plan is None:
+                    texts = self._generate_full(group)
+                else:
+                    texts = self._generate_from_prefix(group, plan)
+            for i, text in zip(indices, texts):
                 answers[i] = text.strip()
         return answers
+
+    def _generate_full(self, group: Sequence[VideoLMRequest]) -> list[str]:
+        inputs = self._encode([self.chat_text(r) for r in group], group[0].frames if self.use_video else None)
+        output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+        self.forward_calls += 1
+        if self.fed_token_ids is not None:
+            for row, mask in zip(inputs["input_ids"], inputs["attention_mask"]):
+                self._record(row[mask.bool()].tolist())
+        return self.tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+    def _generate_from_prefix(self, group: Sequence[VideoLMRequest], plan: "_PrefixPlan") -> list[str]:
+        prefix, _ = self._run_prefix(plan, group[0].frames)
+        stop = self._stop_ids()
+        texts = []
+        for suffix in plan.suffixes:
+            self._record(prefix.ids + suffix)
+            cache = prefix.branch()
+            logits, cache = self._continue(prefix, cache, suffix)
+            new: list[int] = []
+            while True:
+                token = int(logits[-1].argmax())
+                if token in stop:
+                    break
+                new.append(token)
+                if len(new) >= self.max_new_tokens:
+                    break
+                logits, cache = self._continue(prefix, cache, [token])
+            prefix.release(cache)
+            texts.append(self.tokenizer.decode(new, skip_special_tokens=True))
+        return texts
+
+    def _stop_ids(self) -> set[int]:
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        return ids
 
     # -- scoring ------------------------------------------------------------------------------
 
@@ -124,51 +257,48 @@ class HFVideoLM(VideoLM):
         """Yield, per request and per extra token list, log-softmax rows over the continuation.
 
         ``extra[j]`` lists token sequences appended to request j's prompt (``[[]]`` for its
-        next-token distribution only). Yields ``(j, k, logprobs, prompt_length)`` where
-        ``logprobs`` has one row per position from the last prompt token on.
+        next-token distribution only). Yields ``(j, k, logprobs)`` where ``logprobs`` has one row
+        per position from the last prompt token on.
         """
         import torch
 
-        texts = [self.chat_text(r) for r in group]
-        splits = [self._split_after_video(t) for t in texts]
-        shared = self.reuse_prefix and splits[0] is not None and all(
-            s is not None and t[:s] == texts[0][: splits[0]] for s, t in zip(splits, texts)
-        )
         with torch.inference_mode():
-            if not shared:
-                for j, text in enumerate(texts):
-                    inputs = self._encode([text], group[j].frames if self.use_video else None)
-                    ids = inputs.pop("input_ids")
-                    for k, tokens in enumerate(extra[j]):
-                        full = torch.cat([ids, torch.tensor([tokens], dtype=ids.dtype, device=ids.device)], dim=1)
-                        mask = torch.ones_like(full)
-                        call = dict(inputs, input_ids=full, attention_mask=mask)
-                        if "mm_token_type_ids" in call:
-                            pad = torch.zeros((1, len(tokens)), dtype=call["mm_token_type_ids"].dtype, device=ids.device)
-                            call["mm_token_type_ids"] = torch.cat([call["mm_token_type_ids"], pad], dim=1)
-                        logits = self.model(**call).logits[0, ids.shape[1] - 1 :].float()
-                        self.forward_calls += 1
-                        yield j, k, torch.log_softmax(logits, dim=-1)
+            plan = self._plan_prefix(group)
+            if plan is None:
+                yield from self._full_continuations(group, extra)
                 return
-            prefix = self._encode([texts[0][: splits[0]]], group[0].frames)
-            prefix_length = prefix["input_ids"].shape[1]
-            out = self.model(**prefix, use_cache=True)
-            self.forward_calls += 1
-            cache = _returned_cache(out)
-            last_prefix_logits = out.logits[0, -1:].float()
-            for j, text in enumerate(texts):
-                suffix = self.tokenizer(text[splits[j] :], add_special_tokens=False)["input_ids"]
+            prefix, last_prefix_logits = self._run_prefix(plan, group[0].frames)
+            for j, suffix in enumerate(plan.suffixes):
                 for k, tokens in enumerate(extra[j]):
-                    ids = torch.tensor([suffix + list(tokens)], device=self.model.device)
-                    if ids.shape[1] == 0:
+                    ids = suffix + list(tokens)
+                    self._record(prefix.ids + ids)
+                    if not ids:
                         yield j, k, torch.log_softmax(last_prefix_logits, dim=-1)
                         continue
-                    out = self.model(input_ids=ids, use_cache=True, **{self._cache_kwarg: cache})
-                    self.forward_calls += 1
-                    cache = _returned_cache(out)
-                    _crop(cache, prefix_length)
-                    logits = torch.cat([last_prefix_logits, out.logits[0].float()])[len(suffix) :]
+                    cache = prefix.branch()
+                    logits, cache = self._continue(prefix, cache, ids)
+                    prefix.release(cache)
+                    logits = torch.cat([last_prefix_logits, logits])[len(suffix) :]
                     yield j, k, torch.log_softmax(logits, dim=-1)
+
+    def _full_continuations(self, group: Sequence[VideoLMRequest], extra: Sequence[Sequence[list[int]]]):
+        import torch
+
+        for j, request in enumerate(group):
+            inputs = self._encode([self.chat_text(request)], request.frames if self.use_video else None)
+            ids = inputs.pop("input_ids")
+            inputs.pop("attention_mask", None)
+            for k, tokens in enumerate(extra[j]):
+                full = torch.cat([ids, torch.tensor([tokens], dtype=ids.dtype, device=ids.device)], dim=1)
+                call = dict(inputs, input_ids=full, attention_mask=torch.ones_like(full))
+                for key in ("mm_token_type_ids", "token_type_ids"):
+                    if key in call:  # the appended answer tokens are text
+                        pad = torch.zeros((1, len(tokens)), dtype=call[key].dtype, device=ids.device)
+                        call[key] = torch.cat([call[key], pad], dim=1)
+                self._record(full[0].tolist())
+                logits = self.model(**call).logits[0, ids.shape[1] - 1 :].float()
+                self.forward_calls += 1
+                yield j, k, torch.log_softmax(logits, dim=-1)
 
     def _letter_ids(self, letters: Sequence[str]) -> list[int]:
         return [self.tokenizer(letter, add_special_tokens=False)["input_ids"][0] for letter in letters]
@@ -196,6 +326,41 @@ class HFVideoLM(VideoLM):
         return results
 
 
+@dataclass
+class _PrefixPlan:
+    prefix_text: str
+    suffixes: list[list[int]]  # per query: its prompt ids after the prefix
+
+
+@dataclass
+class _SharedPrefix:
+    """The KV cache of a video prefix, branched for each query.
+
+    A cache made only of full-attention layers is cropped back after each query (no copy).
+    Others cannot be cropped (Qwen3.5's linear-attention states, sliding-window layers whose
+    window the video prefix overflows, as Gemma's does with 32 real frames): each query then
+    continues from a copy of the prefix state, taken before anything is appended to it.
+    """
+
+    cache: Any
+    length: int
+    ids: list[int]
+    inputs: dict
+
+    def __post_init__(self) -> None:
+        from transformers.cache_utils import DynamicLayer
+
+        layers = getattr(self.cache, "layers", None)
+        self.croppable = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+    def branch(self) -> Any:
+        return self.cache if self.croppable else copy.deepcopy(self.cache)
+
+    def release(self, cache: Any) -> None:
+        if self.croppable:
+            _crop(cache, self.length)
+
+
 def _returned_cache(output: Any) -> Any:
     # transformers 5 names the returned cache ``cache``; older releases ``past_key_values``.
     return output["cache"] if "cache" in output else output["past_key_values"]
@@ -214,6 +379,7 @@ def _crop(cache: Any, length: int) -> None:
 def _hf(argument: str, **kwargs: Any) -> VideoLM:
     if not argument:
         raise ValueError("hf: needs a hub id or a local path, e.g. hf:Qwen/Qwen2-VL-2B-Instruct")
+    check_model_source(argument)  # "no such folder" / Hub unreachable in one line, before any download
     return HFVideoLM.from_pretrained(argument, **kwargs)
 
 
@@ -222,4 +388,5 @@ def _blind(argument: str, **kwargs: Any) -> VideoLM:
     inner = argument[len("hf:") :] if argument.startswith("hf:") else argument
     if not inner:
         raise ValueError("blind: needs an hf spec, e.g. blind:hf:Qwen/Qwen2-VL-2B-Instruct")
+    check_model_source(inner, f"blind:{argument}")
     return HFVideoLM.from_pretrained(inner, use_video=False, **kwargs)

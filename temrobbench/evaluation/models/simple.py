@@ -25,7 +25,11 @@ class RandomModel(VideoLM):
         return [self._rng(r).choice(r.letters) for r in requests]
 
     def letter_logprobs(self, requests: Sequence[VideoLMRequest]) -> list[dict[str, float]]:
-        return [{letter: -self._rng(r).random() - i * 1e-9 for i, letter in enumerate(r.letters)} for r in requests]
+        scores = []
+        for request in requests:
+            rng = self._rng(request)  # one stream per query: each letter its own draw (no ties)
+            scores.append({letter: -rng.random() for letter in request.letters})
+        return scores
 
     def option_logprobs(self, requests: Sequence[VideoLMRequest]) -> list[list[float]]:
         return [list(d.values()) for d in self.letter_logprobs(requests)]
