@@ -15,20 +15,11 @@ from typing import Any
 import torch
 from trl.trainer.utils import flush_left
 
+from .data.sharegptvideo import VIDEO_PLACEHOLDER, clean_prompt  # noqa: F401 - re-exported
 from .loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJECTED, active_rows
 from .media import load_frames
 from .rejected_videos import make_rejected_video
 
-VIDEO_PLACEHOLDER = "<video>"
-
-
-def clean_prompt(prompt: str) -> str:
-    """The question without ShareGPTVideo's ``<video>`` placeholder (the video goes in as content).
-
-    >>> clean_prompt("<video>\\nWhat happens first?")
-    'What happens first?'
-    """
-    return prompt.replace(VIDEO_PLACEHOLDER, "").strip()
 
 
 def response_text(value: Any) -> str:

@@ -291,7 +291,6 @@ def test_quickstart_skips_the_stage_whose_extra_is_missing(workspace, tmp_path):
     assert "skipped: needs trl" in result.stdout and "temrobbench[train]" in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="panodpo/data/prepare.py and perturbers.py import clean_prompt from panodpo.collator, which imports TRL")
 def test_prepare_with_the_template_perturber_needs_no_training_packages(workspace, tmp_path):
     argv = _fill_all(with_flag(PREP, "--out", str(tmp_path / "prep")), workspace, Path())
     result = run_cli(argv, workspace, block=("trl", "peft", "accelerate"))

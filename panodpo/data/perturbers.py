@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..collator import clean_prompt
-from .sharegptvideo import DpoRow
+from .sharegptvideo import DpoRow, clean_prompt
 
 PERTURBER_RULES = """You rewrite a question about a video so that it becomes misleading.
 Rules:

@@ -32,11 +32,10 @@ from tqdm.auto import tqdm
 from temrobbench.coin import is_safe_video_id
 from temrobbench.video_io import EncodeSettings, atomic_path, output_size, write_video
 
-from ..collator import clean_prompt
 from ..media import frame_files, load_frames
 from ..rejected_videos import make_rejected_video
 from .perturbers import OpenAIPerturber, PerturbationCache, TemplatePerturber
-from .sharegptvideo import DpoRow, RowProblem, read_rows
+from .sharegptvideo import DpoRow, RowProblem, clean_prompt, read_rows
 
 SHARD_ROWS = 2000
 

@@ -10,6 +10,18 @@ from pathlib import Path
 from typing import Any, Iterator
 
 REQUIRED_FIELDS = ("id", "video", "prompt", "chosen", "rejected")
+VIDEO_PLACEHOLDER = "<video>"
+
+
+def clean_prompt(prompt: str) -> str:
+    """The question without ShareGPTVideo's ``<video>`` placeholder (the video goes in as content).
+
+    Here, not in the collator, so preparing data needs no training packages.
+
+    >>> clean_prompt("<video>\\nWhat happens first?")
+    'What happens first?'
+    """
+    return prompt.replace(VIDEO_PLACEHOLDER, "").strip()
 SCORE_FIELDS = ("chosen_score", "rejected_score")
 
 
