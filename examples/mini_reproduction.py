@@ -2,7 +2,7 @@
 
     python examples/mini_reproduction.py --out runs/mini-repro --seeds 0 1
 
-Same as ``temrobbench reproduce``; see temrobbench/mini_reproduction.py for what it does.
+Same as ``temrobbench reproduce``; see panodpo/reproduction/pipeline.py for what it does.
 """
 
 import sys

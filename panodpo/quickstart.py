@@ -7,6 +7,10 @@ import warnings
 from pathlib import Path
 
 
+def _stage(built_dir: Path, quickstart_dir: Path) -> str:
+    return run_quickstart_training(quickstart_dir / "panodpo")
+
+
 def run_quickstart_training(out_dir: str | Path, steps: int = 4) -> str:
     """Synthesize videos, prepare preference rows (template perturber), train ``steps`` PanoDPO
     steps with LoRA, save the adapter and its card; return a summary."""
@@ -52,3 +56,13 @@ def run_quickstart_training(out_dir: str | Path, steps: int = 4) -> str:
         lines.append(f"{i:>4}  {e['loss']:.4f}  {e['dpo/reward_margin']:+.4f}     {e['dpov/reward_margin']:+.4f}      {e['dpot/reward_margin']:+.4f}")
     lines.append(f"Preference data: {out / 'data'}; adapter and model card: {args.output_dir} (README.md)")
     return "\n".join(lines)
+
+
+def _quickstart_stage():
+    from temrobbench.commands.quickstart import QuickstartStage
+
+    return QuickstartStage("PanoDPO training steps", _stage, requires=("trl", "peft", "accelerate"), extra="train", skip_flag="skip_train")
+
+
+#: ``temrobbench quickstart``'s training stage (the ``temrobbench.quickstart_stages`` entry point).
+STAGE = _quickstart_stage()

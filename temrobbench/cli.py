@@ -1,17 +1,21 @@
-"""``temrobbench`` command line: one module per sub-command under ``temrobbench/commands``."""
+"""``temrobbench`` command line: one module per sub-command under ``temrobbench/commands``, plus
+the sub-commands other installed packages register under the ``temrobbench.commands`` entry-point
+group (``panodpo`` adds ``reproduce``): this package never imports them by name."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from importlib.metadata import entry_points
 from typing import Sequence
 
 from .errors import CliParser, run_cli
 
 # Each module defines ``add_parser(subparsers)`` which registers its sub-command and sets
 # ``func(args) -> int`` as the handler.
-COMMAND_MODULES: tuple[str, ...] = ("quickstart", "synth", "build", "push", "eval", "report", "reproduce")
+COMMAND_MODULES: tuple[str, ...] = ("quickstart", "synth", "build", "push", "eval", "report", "lmms_eval_path")
+PLUGIN_GROUP = "temrobbench.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # a sub-command not shipped in this build
             raise
         module.add_parser(subparsers)
+    for entry_point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        entry_point.load()(subparsers)  # ``add_parser(subparsers)`` of another package's command
     return parser
 
 

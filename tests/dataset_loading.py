@@ -1,7 +1,7 @@
 """``load_dataset`` for tests: each call prepared in a cache of its own.
 
-``datasets`` caches a local folder by its name and config only, so two test folders with the
-same name (``bench``) would otherwise share rows (and split sizes) across tests.
+A built folder's card keys ``datasets``' cache on its content (tests/test_dataset_cache.py), but
+tests that monkeypatch or hand-edit shards keep a cache of their own anyway.
 """
 
 from __future__ import annotations

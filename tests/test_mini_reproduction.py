@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from temrobbench.mini_reproduction import MiniReproConfig, run_seed
+from panodpo.reproduction import MiniReproConfig, run_seed
 
 
 @pytest.mark.slow
@@ -18,14 +18,14 @@ def test_sft_learns_the_prior_and_panodpo_flips_less_than_dpo(tmp_path):
 
 def _fake_seed_result(seed: int, fr: float) -> dict:
     group = {"t_acc": 50.0, "fr": fr, "flips_to": {"shortcut": 60.0, "incorrect": 20.0, "correct": 20.0}}
-    from temrobbench.mini_reproduction import ROWS
+    from panodpo.reproduction import ROWS
 
     metrics = {row: {g: dict(group) for g in ("intrinsic", "extrinsic", "light", "severe")} for row in ROWS}
     return {"seed": seed, "config": {"rounds": 4}, "metrics": metrics}
 
 
 def test_summary_reports_mean_and_sample_std_over_seeds():
-    from temrobbench.mini_reproduction import summarize
+    from panodpo.reproduction import summarize
 
     table = summarize([_fake_seed_result(0, 40.0), _fake_seed_result(1, 60.0)])
     sft_row = next(line for line in table.splitlines() if line.startswith("| SFT |"))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
+
+from temrobbench.openai_client import backoff_delays, is_retryable, make_client
 
 from .sharegptvideo import DpoRow, clean_prompt
 
@@ -89,12 +90,7 @@ class OpenAIPerturber:
 
     def __init__(self, model: str = "gpt-4o-mini", base_url: str | None = None, *, max_concurrency: int = 8, max_retries: int = 5,
                  initial_backoff: float = 1.0, max_backoff: float = 60.0, timeout: float = 60.0) -> None:
-        import openai
-
-        api_key = os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
-        if api_key is None:
-            raise RuntimeError("--perturber openai: set OPENAI_API_KEY in the environment (or pass --base-url for a local server)")
-        self.client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        self.client = make_client(base_url, timeout, "--perturber openai")
         self.model, self.max_concurrency, self.max_retries = model, max_concurrency, max_retries
         self.initial_backoff, self.max_backoff = initial_backoff, max_backoff
         self.requests = 0
@@ -110,14 +106,11 @@ class OpenAIPerturber:
         PerturberUnusable when the server rejects the credentials, model or URL."""
         import openai
 
-        from temrobbench.evaluation.models.openai_api import is_retryable
-
         question = clean_prompt(row.prompt)
-        delay, last = self.initial_backoff, "no attempt"
+        delays, last = backoff_delays(self.initial_backoff, self.max_backoff), "no attempt"
         for attempt in range(self.max_retries + 1):
             if attempt:
-                time.sleep(min(self.max_backoff, delay) * (0.5 + random.random() / 2))
-                delay *= 2
+                time.sleep(next(delays))
             self.requests += 1
             try:
                 response = self.client.chat.completions.create(model=self.model, messages=self._messages(row, caption), temperature=0.7, max_tokens=160)

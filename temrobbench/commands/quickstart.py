@@ -1,14 +1,18 @@
 """``temrobbench quickstart``: the whole pipeline offline on a synthetic source, in minutes.
 
-synth -> build -> load_dataset -> (evaluate -> PanoDPO steps, where those parts are installed).
+synth -> build -> load_dataset -> evaluate -> stages of other installed packages (``panodpo``
+registers its PanoDPO steps under the ``temrobbench.quickstart_stages`` entry-point group: this
+package never imports it by name).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Callable
 
 from ..build import BuildConfig, build_benchmark
 from ..errors import at_least, check_output_dir, has_module, no_empty_folder_left
@@ -18,8 +22,24 @@ from ..synth import SynthConfig, synthesize_coin
 
 # An earlier quickstart's folders (rerun into, not refused).
 QUICKSTART_MARKERS = ("source/COIN.json", "benchmark/build_report.json", "benchmark/.build")
-# Stage -> the optional packages it needs and the extra that installs them.
-STAGE_EXTRAS = {"train": (("trl", "peft", "accelerate"), "train")}
+STAGE_GROUP = "temrobbench.quickstart_stages"
+
+
+@dataclass(frozen=True)
+class QuickstartStage:
+    """A stage another package adds to the quickstart (an entry point of :data:`STAGE_GROUP` names
+    one): ``run(built_dir, out_dir) -> summary``; skipped, with the extra named, when any of
+    ``requires`` is missing."""
+
+    title: str
+    run: Callable[[Path, Path], str]
+    requires: tuple[str, ...] = ()
+    extra: str = ""
+    skip_flag: str = ""  # the quickstart flag that skips it (an attribute of the parsed args)
+
+
+def _plugin_stages() -> list[QuickstartStage]:
+    return [entry_point.load() for entry_point in sorted(entry_points(group=STAGE_GROUP), key=lambda e: e.name)]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -59,9 +79,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"benchmark: {result.out_dir} ({report['num_videos_built']} videos, categories {report['categories']})")
 
     _section("3. load it back with datasets.load_dataset")
-    # datasets caches local folders by name and config only: a rerun with other settings must not
-    # read the last run's rows, so the quickstart keeps its own cache inside its folder.
-    fresh = {"cache_dir": str(out / "hf-datasets-cache"), "download_mode": "force_redownload", "verification_mode": "no_checks"}
+    # Exactly what a user types: the card's dataset_info (sizes and a content hash) keys datasets'
+    # cache, so a rerun with other settings loads its own rows. The cache stays inside the demo folder.
+    fresh = {"cache_dir": str(out / "hf-datasets-cache")}
     for config in CONFIGS:
         for split in SPLITS:
             ds = load_dataset(str(result.out_dir), config, split=split, **fresh)
@@ -72,21 +92,20 @@ def _run(args: argparse.Namespace) -> int:
           f"at {row['fps']:g} fps, answer {row['answer']}, shortcut {row['shortcut']}:\n")
     print(render_prompt(row).text)
 
-    # The evaluation and training stages ship in their own modules; run each one present.
-    stages = []
     if not args.skip_eval:
-        stages.append(("4. evaluate", "eval", "temrobbench.evaluation.quickstart", "run_quickstart_evaluation", (result.out_dir, out / "eval")))
-    if not args.skip_train:
-        stages.append(("5. PanoDPO training steps", "train", "panodpo.quickstart", "run_quickstart_training", (out / "panodpo",)))
-    for title, stage, module_name, function_name, call_args in stages:
-        _section(title)
-        packages, extra = STAGE_EXTRAS.get(stage, ((), ""))
-        missing = [p for p in packages if not has_module(p)]
-        if missing:
-            print(f"skipped: needs {', '.join(missing)} (pip install 'temrobbench[{extra}]')")
+        from ..evaluation.quickstart import run_quickstart_evaluation
+
+        _section("4. evaluate")
+        print(run_quickstart_evaluation(result.out_dir, out / "eval"))
+    for number, stage in enumerate(_plugin_stages(), start=5):
+        if stage.skip_flag and getattr(args, stage.skip_flag, False):
             continue
-        function = getattr(importlib.import_module(module_name), function_name)
-        print(function(*call_args))
+        _section(f"{number}. {stage.title}")
+        missing = [p for p in stage.requires if not has_module(p)]
+        if missing:
+            print(f"skipped: needs {', '.join(missing)} (pip install 'temrobbench[{stage.extra}]')")
+            continue
+        print(stage.run(result.out_dir, out))
 
     _section("done")
     print(f"Everything is under {out.resolve()} ({time.time() - started:.0f} s)")

@@ -66,7 +66,6 @@ class HFVideoLM(VideoLM):
         forward_params = inspect.signature(self.model.forward).parameters
         # transformers renamed past_key_values to cache in 5.x; accept either.
         self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
-        self._takes_token_type_ids = "token_type_ids" in forward_params
         self.forward_calls = 0  # for tests and benchmarks
         #: Set to a list to record the token ids each query feeds the model (tests compare them).
         self.fed_token_ids: list[list[int]] | None = None
@@ -181,10 +180,8 @@ class HFVideoLM(VideoLM):
 
         tensor = torch.tensor([ids], device=self.model.device)
         kwargs: dict[str, Any] = {"input_ids": tensor, "use_cache": True, self._cache_kwarg: cache}
-        if "mm_token_type_ids" in prefix.inputs:  # text tokens: type 0 (Qwen-VL family positions)
-            kwargs["mm_token_type_ids"] = torch.zeros_like(tensor)
-        if "token_type_ids" in prefix.inputs and self._takes_token_type_ids:
-            kwargs["token_type_ids"] = torch.zeros_like(tensor)
+        for key in _token_type_keys(prefix.inputs):  # the query's tokens are text: type 0
+            kwargs[key] = torch.zeros_like(tensor)
         output = self.model(**kwargs)
         self.forward_calls += 1
         return output.logits[0].float(), _returned_cache(output)
@@ -291,10 +288,9 @@ class HFVideoLM(VideoLM):
             for k, tokens in enumerate(extra[j]):
                 full = torch.cat([ids, torch.tensor([tokens], dtype=ids.dtype, device=ids.device)], dim=1)
                 call = dict(inputs, input_ids=full, attention_mask=torch.ones_like(full))
-                for key in ("mm_token_type_ids", "token_type_ids"):
-                    if key in call:  # the appended answer tokens are text
-                        pad = torch.zeros((1, len(tokens)), dtype=call[key].dtype, device=ids.device)
-                        call[key] = torch.cat([call[key], pad], dim=1)
+                for key in _token_type_keys(call):  # the appended answer tokens are text
+                    pad = torch.zeros((1, len(tokens)), dtype=call[key].dtype, device=ids.device)
+                    call[key] = torch.cat([call[key], pad], dim=1)
                 self._record(full[0].tolist())
                 logits = self.model(**call).logits[0, ids.shape[1] - 1 :].float()
                 self.forward_calls += 1
@@ -359,6 +355,13 @@ class _SharedPrefix:
     def release(self, cache: Any) -> None:
         if self.croppable:
             _crop(cache, self.length)
+
+
+def _token_type_keys(inputs: dict) -> list[str]:
+    """Per-token type inputs the processor made and the model took for the prompt (Qwen-VL's
+    ``mm_token_type_ids`` for M-RoPE, ERNIE-4.5-VL's ``moe_mm_token_type_ids`` for expert routing,
+    ``token_type_ids``): tokens appended after the prompt are text and need them too."""
+    return [key for key in inputs if key.endswith("token_type_ids")]
 
 
 def _returned_cache(output: Any) -> Any:

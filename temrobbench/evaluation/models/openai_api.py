@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import random
 import re
 import sys
 import threading
@@ -27,6 +25,7 @@ import cv2
 import numpy as np
 
 from ..picking import UnscorableResponseError
+from ...openai_client import backoff_delays, is_retryable, make_client
 from ..requests import VideoLMRequest
 from .base import VideoLM, register_model
 
@@ -39,14 +38,6 @@ def frame_to_data_url(frame: np.ndarray, quality: int = 85) -> str:
     if not ok:
         raise ValueError("could not encode a frame as JPEG")
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
-
-
-def is_retryable(error: Exception) -> bool:
-    import openai
-
-    if isinstance(error, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)):
-        return True
-    return isinstance(error, openai.APIStatusError) and error.status_code >= 500
 
 
 #: Model names that reason before answering (OpenAI o-series and GPT-5, "-thinking"/"think"
@@ -130,8 +121,6 @@ class OpenAIVideoLM(VideoLM):
         image_quality: int = 85,
         max_tokens: int | None = None,
     ) -> None:
-        import openai
-
         if max_tokens is not None:  # the older name of the option
             max_new_tokens = max_new_tokens if max_new_tokens is not None else max_tokens
         if token_parameter not in ("max_completion_tokens", "max_tokens"):
@@ -141,9 +130,6 @@ class OpenAIVideoLM(VideoLM):
         self.model = model
         self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
         self.identity = f"openai:{model}"  # a restarted server at another address may resume a run
-        api_key = os.environ.get("OPENAI_API_KEY") or ("EMPTY" if base_url else None)
-        if api_key is None:
-            raise RuntimeError("openai: set OPENAI_API_KEY in the environment (or give @base_url for a local server)")
         self.reasoning = is_reasoning_model(model) if reasoning is None else bool(reasoning)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens is not None else (REASONING_TOKENS if self.reasoning else DIRECT_ANSWER_TOKENS)
         self.temperature = None if temperature is None and self.reasoning else (0.0 if temperature is None else float(temperature))
@@ -151,8 +137,7 @@ class OpenAIVideoLM(VideoLM):
         self.extra_body = dict(extra_body or {})
         if timeout is None:
             timeout = 600.0 if self.reasoning else 120.0
-        # The client's own retries are off: ours are explicit, bounded and tested.
-        self.client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        self.client = make_client(base_url, timeout, "openai:")
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
         self.initial_backoff = initial_backoff
@@ -233,7 +218,7 @@ class OpenAIVideoLM(VideoLM):
     def _call(self, request: VideoLMRequest, logprobs: bool) -> tuple[Any, int]:
         """The response and the number of HTTP requests it took (retries and adaptations included)."""
         messages = self._messages(request)
-        delay = self.initial_backoff
+        delays = backoff_delays(self.initial_backoff, self.max_backoff)
         sent = 0
         attempt = adaptations = 0
         while True:
@@ -252,8 +237,7 @@ class OpenAIVideoLM(VideoLM):
                 attempt += 1
                 with self._lock:
                     self.retries += 1
-                time.sleep(min(self.max_backoff, delay) * (0.5 + random.random() / 2))
-                delay *= 2
+                time.sleep(next(delays))
 
     def _details(self, response: Any, requests: int) -> dict[str, Any]:
         """Finish reason, token usage (reasoning tokens where the server reports them) and requests."""

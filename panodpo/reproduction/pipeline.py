@@ -16,7 +16,9 @@
    text as the answer): SFT, Prompt (SFT + the trust-the-video system prompt) and the five
    preference-trained models.
 
-``python examples/mini_reproduction.py --out DIR --seeds 0 1`` or ``temrobbench reproduce``.
+``python examples/mini_reproduction.py --out DIR --seeds 0 1`` or ``temrobbench reproduce`` (a command
+this package adds to ``temrobbench`` through the ``temrobbench.commands`` entry point: the
+reproduction drives both packages, so it lives in the upper one).
 """
 
 from __future__ import annotations
@@ -82,10 +84,10 @@ def training_examples(coin_path: Path, videos_dir: Path, seed: int) -> tuple[lis
     Preference rows: chosen = the correct option, rejected = an incorrect one, rejected question =
     the same prompt led by a statement of a wrong order (ITS), or the adversarial descriptions (ETS).
     """
-    from .build import find_video_file
-    from .coin import load_coin
-    from .items import ItemInfeasible, build_ets_absolute_item, build_ets_relative_item, build_its_item
-    from .prompt import render_prompt, rotation
+    from temrobbench.build import find_video_file
+    from temrobbench.coin import load_coin
+    from temrobbench.items import ItemInfeasible, build_ets_absolute_item, build_ets_relative_item, build_its_item
+    from temrobbench.prompt import render_prompt, rotation
 
     annotations = load_coin(coin_path)
     task_steps = annotations.task_steps()
@@ -126,7 +128,7 @@ def train_sft(model, processor, examples: list[dict], config: MiniReproConfig, l
     """Plain supervised fine-tuning on the answers (loss on answer tokens only)."""
     import torch
 
-    from panodpo.media import load_frames
+    from ..media import load_frames
 
     frames = {}
     encoded = []
@@ -172,7 +174,7 @@ def train_sft(model, processor, examples: list[dict], config: MiniReproConfig, l
 def train_preference(sft_model, processor, rows: list[dict], variant: tuple[float, float, str], config: MiniReproConfig, out_dir: Path, log: list):
     from datasets import Dataset
 
-    from panodpo import PanoDPOConfig, PanoDPOTrainer
+    from .. import PanoDPOConfig, PanoDPOTrainer
 
     model = copy.deepcopy(sft_model)
     args = PanoDPOConfig(
@@ -210,13 +212,13 @@ def run_seed(out_dir: str | Path, config: MiniReproConfig, progress: bool = True
     """
     import torch
 
-    from .build import BuildConfig, build_benchmark
-    from .eligibility import EligibilityRules
-    from .evaluation import evaluate_temporal_robustness
-    from .evaluation.models.hf import HFVideoLM
-    from .prior_world import PriorWorldConfig, synthesize_prior_world
-    from .tiny_models import build_tiny_qwen2vl
-    from .video_io import EncodeSettings
+    from temrobbench.build import BuildConfig, build_benchmark
+    from temrobbench.eligibility import EligibilityRules
+    from temrobbench.evaluation import evaluate_temporal_robustness
+    from temrobbench.evaluation.models.hf import HFVideoLM
+    from temrobbench.prior_world import PriorWorldConfig, synthesize_prior_world
+    from temrobbench.tiny_models import build_tiny_qwen2vl
+    from temrobbench.video_io import EncodeSettings
 
     warnings.filterwarnings("ignore")
     torch.manual_seed(config.seed)

@@ -1,17 +1,22 @@
-"""``temrobbench reproduce``: the mini reproduction (temporal shortcut + PanoDPO) on CPU."""
+"""``temrobbench reproduce``: the mini reproduction (temporal shortcut + PanoDPO) on CPU.
+
+Registered on ``temrobbench``'s command line through the ``temrobbench.commands`` entry point
+(setup.cfg), so the benchmark package never imports the training package. Importing this module
+needs no training packages: ``run`` says which extra to install when they are missing.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from ..errors import at_least, check_output_dir, no_empty_folder_left, require_extra
+from temrobbench.errors import at_least, check_output_dir, no_empty_folder_left, require_extra
 
 # An earlier reproduction's files: finished seeds are read back, not refused.
 REPRODUCE_MARKERS = ("results.json", "results.md", "seed*")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ..mini_reproduction import MiniReproConfig
+    from .pipeline import MiniReproConfig
 
     defaults = MiniReproConfig()
     p = subparsers.add_parser("reproduce", help="mini reproduction: SFT learns the prior, PanoDPO vs DPO (offline, CPU, minutes per seed)")
@@ -38,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..mini_reproduction import MiniReproConfig, run as reproduce
+    from .pipeline import MiniReproConfig, run as reproduce
 
     config = MiniReproConfig(train_videos=args.train_videos, test_videos=args.test_videos, sft_steps=args.sft_steps,
                              pref_steps=args.pref_steps, pref_lr=args.pref_lr)
