@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from ...errors import check_model_source
 from ..requests import VideoLMRequest
-from .base import VideoLM, register_model
+from .base import VideoLM, check_options
 
 
 def _group_by_video(requests: Sequence[VideoLMRequest]) -> "OrderedDict[str, list[int]]":
@@ -37,8 +37,6 @@ def _group_by_video(requests: Sequence[VideoLMRequest]) -> "OrderedDict[str, lis
 
 class HFVideoLM(VideoLM):
     """A transformers video LMM (see the module docstring)."""
-
-    scoring_modes = ("generate", "likelihood", "choice")
 
     def __init__(
         self,
@@ -378,18 +376,24 @@ def _crop(cache: Any, length: int) -> None:
         raise RuntimeError("could not crop the KV cache back to the shared video prefix")
 
 
-@register_model("hf", "hf:<id-or-path>")
-def _hf(argument: str, **kwargs: Any) -> VideoLM:
+#: Options ``--model-args`` can set on ``hf:``/``blind:`` (loading, then the adapter's own).
+HF_OPTIONS = ("dtype", "device_map", "max_new_tokens", "reuse_prefix", "enable_thinking")
+
+
+def load_hf(argument: str, **options: Any) -> VideoLM:
+    """``hf:<id-or-path>``."""
     if not argument:
         raise ValueError("hf: needs a hub id or a local path, e.g. hf:Qwen/Qwen2-VL-2B-Instruct")
+    check_options("hf:", options, HF_OPTIONS)
     check_model_source(argument)  # "no such folder" / Hub unreachable in one line, before any download
-    return HFVideoLM.from_pretrained(argument, **kwargs)
+    return HFVideoLM.from_pretrained(argument, **options)
 
 
-@register_model("blind", "blind:<hf spec>")
-def _blind(argument: str, **kwargs: Any) -> VideoLM:
+def load_blind(argument: str, **options: Any) -> VideoLM:
+    """``blind:<hf spec>``: the same model shown no video."""
     inner = argument[len("hf:") :] if argument.startswith("hf:") else argument
     if not inner:
         raise ValueError("blind: needs an hf spec, e.g. blind:hf:Qwen/Qwen2-VL-2B-Instruct")
+    check_options("blind:", options, HF_OPTIONS)
     check_model_source(inner, f"blind:{argument}")
-    return HFVideoLM.from_pretrained(inner, use_video=False, **kwargs)
+    return HFVideoLM.from_pretrained(inner, use_video=False, **options)

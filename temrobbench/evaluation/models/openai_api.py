@@ -27,7 +27,7 @@ import numpy as np
 from ..picking import UnscorableResponseError
 from ...openai_client import backoff_delays, is_retryable, make_client
 from ..requests import VideoLMRequest
-from .base import VideoLM, register_model
+from .base import VideoLM, check_options
 
 
 NO_LOGPROBS = "the server returned no log-probabilities: use --scoring generate"
@@ -100,7 +100,6 @@ class OpenAIVideoLM(VideoLM):
     and said in one line on stderr. Each answer carries its finish reason and token usage.
     """
 
-    scoring_modes = ("generate", "likelihood")
 
     def __init__(
         self,
@@ -285,15 +284,12 @@ class OpenAIVideoLM(VideoLM):
         return self._map(one, requests)
 
 
-@register_model("openai", "openai:<model>[@base_url]")
-def _openai(argument: str, **kwargs: Any) -> VideoLM:
+def load_openai(argument: str, **options: Any) -> VideoLM:
+    """``openai:<model>[@base_url]``."""
     model, _, base_url = argument.partition("@")
     if not model:
         raise ValueError("openai: needs a model name, e.g. openai:gpt-4o or openai:Qwen/Qwen2-VL-7B-Instruct@http://localhost:8000/v1")
     import inspect
 
-    known = [name for name in inspect.signature(OpenAIVideoLM.__init__).parameters if name not in ("self", "model", "base_url")]
-    unknown = sorted(set(kwargs) - set(known))
-    if unknown:
-        raise ValueError(f"openai: unknown option {', '.join(unknown)}; options: {', '.join(known)}")
-    return OpenAIVideoLM(model, base_url or None, **kwargs)
+    check_options("openai:", options, [n for n in inspect.signature(OpenAIVideoLM.__init__).parameters if n not in ("self", "model", "base_url")])
+    return OpenAIVideoLM(model, base_url or None, **options)

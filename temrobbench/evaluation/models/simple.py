@@ -6,14 +6,13 @@ import random
 from typing import Callable, Sequence
 
 from ..requests import VideoLMRequest
-from .base import VideoLM, register_model
+from .base import VideoLM, check_options
 
 
 class RandomModel(VideoLM):
     """Answers a uniformly random letter, seeded per query (a reproducible floor: 25% accuracy)."""
 
     name = "random"
-    scoring_modes = ("generate", "likelihood", "choice")
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -46,6 +45,7 @@ class CallableModel(VideoLM):
         return [str(self.fn(r)) for r in requests]
 
 
-@register_model("random", "random[:seed]")
-def _random(argument: str, **kwargs) -> VideoLM:
+def load_random(argument: str, **options) -> VideoLM:
+    """``random[:seed]``."""
+    check_options("random:", options, [])
     return RandomModel(seed=int(argument) if argument else 0)
