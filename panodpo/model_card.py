@@ -6,7 +6,7 @@ import os
 import re
 from typing import Any
 
-from hub_cards import render_card
+from temrobbench.hub_cards import render_card
 
 
 def _base_model(trainer: Any) -> str:

@@ -189,7 +189,7 @@ def write_card(out_dir: Path, report: dict[str, Any], repo_id: str | None = None
     The card's ``dataset_info`` and per-config content fingerprints are read from the Parquet
     shards in ``out_dir`` (see ``describe_data``), so ``push`` re-rendering it stays exact.
     """
-    from hub_cards import render_card
+    from temrobbench.hub_cards import render_card
     from . import __version__
 
     counts = report["num_rows"]

@@ -233,7 +233,7 @@ def _write_card(out: Path, report: dict[str, Any]) -> None:
     """The dataset card, with the Hub's ``dataset_info`` and a content fingerprint read from the
     shards, so ``load_dataset`` never serves a cached earlier preparation of the same folder
     (see ``temrobbench.hub_layout.describe_data``)."""
-    from hub_cards import render_card
+    from temrobbench.hub_cards import render_card
     from temrobbench.hub_layout import describe_data
 
     data = describe_data(out, DATA_FILES, dataset_features(report["rejected_videos_materialized"]))
