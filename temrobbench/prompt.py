@@ -87,3 +87,22 @@ def render_prompt(item: Mapping[str, Any], order: Sequence[int] | None = None) -
         roles=tuple(roles[j] for j in order),
         order=tuple(order),
     )
+
+
+def video_chat_messages(text: str, system_prompt: str | None = None, *, with_video: bool = True) -> list[dict[str, Any]]:
+    """The chat messages of a question about a video: one user turn, the video first, then the
+    text; a system turn first when given. The one builder used by the ``hf:`` adapter, the PanoDPO
+    collator and the mini reproduction's SFT, so training prompts and evaluation prompts are the
+    same token for token (the processor's chat template renders them).
+
+    >>> video_chat_messages("Which order?")
+    [{'role': 'user', 'content': [{'type': 'video'}, {'type': 'text', 'text': 'Which order?'}]}]
+    >>> [m["role"] for m in video_chat_messages("Q", "Trust the video.", with_video=False)]
+    ['system', 'user']
+    """
+    content: list[dict[str, Any]] = [{"type": "video"}] if with_video else []
+    content.append({"type": "text", "text": text})
+    messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
+    if system_prompt:
+        messages.insert(0, {"role": "system", "content": [{"type": "text", "text": system_prompt}]})
+    return messages

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ...errors import check_model_source
+from ...prompt import video_chat_messages
 from ..requests import VideoLMRequest
 from .base import VideoLM, check_options
 
@@ -89,12 +90,7 @@ class HFVideoLM(VideoLM):
     # -- prompts ------------------------------------------------------------------------------
 
     def _messages(self, request: VideoLMRequest) -> list[dict]:
-        content: list[dict] = [{"type": "video"}] if self.use_video else []
-        content.append({"type": "text", "text": request.prompt})
-        messages = [{"role": "user", "content": content}]
-        if request.system_prompt:
-            messages.insert(0, {"role": "system", "content": [{"type": "text", "text": request.system_prompt}]})
-        return messages
+        return video_chat_messages(request.prompt, request.system_prompt, with_video=self.use_video)
 
     def chat_text(self, request: VideoLMRequest) -> str:
         # Thinking templates (Qwen3.5, Qwen3-VL-Thinking, GLM-4.1V-Thinking) open a <think> block in
