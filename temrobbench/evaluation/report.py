@@ -63,9 +63,13 @@ class EvalReport:
             records=records,
         )
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, reference: str | None = None) -> str:
         """The paper's Table 1 layout (ITS and ETS: Clean Acc, Adv Acc with the drop, FR, WFR;
-        then T-Acc), and a per-category table."""
+        then T-Acc), and a per-category table. ``reference="paper"`` adds the paper's published
+        Tables 1, 3 and 5 with this run placed among them (``temrobbench.reference``)."""
+        from ..reference import check_reference
+
+        check_reference(reference)
         its, ets = self.metrics["intrinsic"], self.metrics["extrinsic"]
         lines = [
             f"Model: `{self.model}` (scoring: {self.scoring}, {self.rounds} adversarial rounds)",
@@ -88,6 +92,10 @@ class EvalReport:
         if self.num_errors:
             lines += ["", f"{self.num_errors} queries failed with an error (counted invalid); rerun to retry them."]
         lines += self._cost_lines()
+        if reference:
+            from ..reference import reference_markdown
+
+            lines += ["", reference_markdown(self, reference)]
         return "\n".join(lines)
 
     @property
@@ -156,15 +164,21 @@ class EvalReport:
             plt.close(fig)
         return paths
 
-    def save(self, output_dir: str | os.PathLike) -> list[Path]:
-        """Write ``metrics.json``, ``report.md`` and the plots into ``output_dir``."""
+    def save(self, output_dir: str | os.PathLike, reference: str | None = None) -> list[Path]:
+        """Write ``metrics.json``, ``report.md`` and the plots into ``output_dir``; with
+        ``reference="paper"``, the report and ``paper_reference.png`` place this run among the
+        paper's published numbers."""
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics.json").write_text(self.to_json(), encoding="utf-8")
-        (output_dir / "report.md").write_text(self.to_markdown() + "\n", encoding="utf-8")
+        (output_dir / "report.md").write_text(self.to_markdown(reference) + "\n", encoding="utf-8")
         paths = [output_dir / "metrics.json", output_dir / "report.md"]
         try:
             paths += self.save_plots(output_dir)
+            if reference:
+                from ..reference import save_reference_plot
+
+                paths.append(save_reference_plot(self, output_dir, reference))
         except ImportError:  # matplotlib is optional (the [plots] extra)
             self.plots_skipped = "plots not written: matplotlib is not installed (pip install 'temrobbench[plots]')"
         return paths
