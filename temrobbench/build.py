@@ -31,13 +31,8 @@ from tqdm.auto import tqdm
 from .coin import CoinFormatError, CoinVideo, load_coin
 from .eligibility import EligibilityRules, ineligibility_reason
 from .hub_layout import write_card, write_parquet_splits
-from .items import (
-    ItemInfeasible,
-    ItemSpec,
-    build_ets_absolute_item,
-    build_ets_relative_item,
-    build_its_item,
-)
+from .categories import CATEGORIES, PERTURBATIONS, categories_of
+from .items import ItemInfeasible, ItemSpec
 from .video_io import VIDEO_EXTENSIONS, EncodeSettings, VideoDecodeError, atomic_path, concat_clips, encode_event_clips
 
 STATE_DIR = ".build"
@@ -134,17 +129,11 @@ def process_video(job: VideoJob) -> dict:
     events = [s.label for s in video.steps]
     items: dict[str, dict] = {}
     skipped_items: dict[str, str] = {}
-    builders = {
-        "its_light": lambda: build_its_item(video.video_id, video.task, events, "light", job.seed),
-        "its_severe": lambda: build_its_item(video.video_id, video.task, events, "severe", job.seed),
-        "ets_absolute": lambda: build_ets_absolute_item(video.video_id, events, job.seed),
-        "ets_relative": lambda: build_ets_relative_item(video.video_id, video.task, events, job.task_steps, job.seed),
-    }
-    for key, make in builders.items():
+    for category in CATEGORIES:  # every category's item; the ITS one shown per video is chosen later
         try:
-            items[key] = _item_to_json(make())
+            items[category.key] = _item_to_json(category.build_item(video.video_id, video.task, events, job.task_steps, job.seed))
         except ItemInfeasible as err:
-            skipped_items[key] = err.reason
+            skipped_items[category.key] = err.reason
     if not items:
         return {"ok": False, "video_id": video.video_id, "reason": "no_feasible_item", "message": f"video {video.video_id!r}: no item could be built"}
     try:
@@ -152,9 +141,9 @@ def process_video(job: VideoJob) -> dict:
     except VideoDecodeError as err:
         return {"ok": False, "video_id": video.video_id, "reason": "undecodable_video", "message": f"video {video.video_id!r}: {err}"}
     orders = {"clean": list(range(len(events)))}
-    for key in ("its_light", "its_severe"):
-        if key in items:
-            orders[key.split("_")[1]] = items[key]["adversarial"]["order"]
+    for category in CATEGORIES:  # one video file per order shown: clean, and each video edit
+        if PERTURBATIONS[category.perturbation].edits_video and category.key in items:
+            orders[category.name] = items[category.key]["adversarial"]["order"]
     for version, order in orders.items():
         concat_clips(encoded.clips, order, _clip_path(job.state_dir, video.video_id, version))
     marker = {
@@ -301,33 +290,39 @@ def build_benchmark(
     return BuildResult(out_dir, report)
 
 
-def its_categories(video_ids: Iterable[str], seed: int) -> dict[str, str]:
-    """Balanced, seeded light/severe assignment over the selected videos.
+def assign_categories(video_ids: Iterable[str], perturbation: str, seed: int) -> dict[str, str]:
+    """Balanced, seeded assignment of one of ``perturbation``'s categories to each video (for the
+    perturbations that show one per video: ITS light or severe).
 
-    >>> sorted(Counter(its_categories([f"v{i}" for i in range(7)], 0).values()).items())
+    >>> sorted(Counter(assign_categories([f"v{i}" for i in range(7)], "intrinsic", 0).values()).items())
     [('light', 4), ('severe', 3)]
     """
+    names = categories_of(perturbation)
     ids = sorted(video_ids)
-    random.Random(f"temrobbench-its-category:{seed}").shuffle(ids)
-    return {video_id: ("light", "severe")[i % 2] for i, video_id in enumerate(ids)}
+    # The seed string keeps ITS assignments (and so every build) identical to earlier releases.
+    label = "its" if perturbation == "intrinsic" else perturbation
+    random.Random(f"temrobbench-{label}-category:{seed}").shuffle(ids)
+    return {video_id: names[i % len(names)] for i, video_id in enumerate(ids)}
 
 
 def _assemble_rows(selected: list[dict], seed: int, skipped_items: _SkipLog) -> list[dict]:
-    categories = its_categories([m["video_id"] for m in selected], seed)
+    video_ids = [m["video_id"] for m in selected]
+    assigned = {p.name: assign_categories(video_ids, p.name, seed) for p in PERTURBATIONS.values() if p.one_category_per_video}
     rows: list[dict] = []
     for marker in selected:
         video_id = marker["video_id"]
+        chosen = [c.key for c in CATEGORIES if c.perturbation not in assigned or assigned[c.perturbation][video_id] == c.name]
         for key, reason in marker["skipped_items"].items():
-            if not key.startswith("its_") or key == f"its_{categories[video_id]}":
+            if key in chosen:  # an unbuilt alternative that was not chosen is no loss
                 skipped_items.add(reason, f"video {video_id!r}: item {key} skipped ({reason})")
-        chosen = [f"its_{categories[video_id]}", "ets_absolute", "ets_relative"]
         for key in chosen:
             item = marker["items"].get(key)
             if item is None:
                 continue
             for setting in ("clean", "adversarial"):
                 version = item[setting]
-                video_file = "clean" if setting == "clean" or item["perturbation"] == "extrinsic" else item["category"]
+                edited = setting == "adversarial" and PERTURBATIONS[item["perturbation"]].edits_video
+                video_file = item["category"] if edited else "clean"
                 rows.append(
                     {
                         "id": item["id"],
@@ -380,4 +375,4 @@ def _publish_videos(out_dir: Path, selected: list[dict], rows: list[dict]) -> No
                 shutil.copyfile(source, tmp)
 
 
-__all__ = ["BuildConfig", "BuildResult", "CoinFormatError", "build_benchmark", "find_video_file", "its_categories"]
+__all__ = ["BuildConfig", "BuildResult", "CoinFormatError", "build_benchmark", "assign_categories", "find_video_file"]

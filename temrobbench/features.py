@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import datasets
 
-CONFIGS: tuple[str, ...] = ("intrinsic", "extrinsic")
+from .categories import PERTURBATIONS, categories_of
+
+CONFIGS: tuple[str, ...] = tuple(PERTURBATIONS)
 SPLITS: tuple[str, ...] = ("clean", "adversarial")
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    "intrinsic": ("light", "severe"),
-    "extrinsic": ("absolute", "relative"),
-}
+CATEGORIES: dict[str, tuple[str, ...]] = {config: categories_of(config) for config in CONFIGS}
 ROLES: tuple[str, ...] = ("correct", "shortcut", "incorrect")
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 

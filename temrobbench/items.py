@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
+from .categories import categories_of
 from .eligibility import normalize_label
 from .features import LETTERS
 from .sequences import (
@@ -163,8 +164,8 @@ def _ordering_distractors(
 
 def build_its_item(video_id: str, task: str, events: Sequence[str], category: str, seed: int) -> ItemSpec:
     """The ITS item of one video for ``category`` ``light`` or ``severe``."""
-    if category not in ("light", "severe"):
-        raise ValueError(f"ITS category must be 'light' or 'severe', not {category!r}")
+    if category not in categories_of("intrinsic"):
+        raise ValueError(f"ITS category must be one of {categories_of('intrinsic')}, not {category!r}")
     rng = item_rng(seed, video_id, f"its-{category}")
     labels = [normalize_label(e) for e in events]
     original = list(range(len(events)))

@@ -20,14 +20,9 @@ import math
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
-GROUPS: dict[str, tuple[str, str]] = {
-    "intrinsic": ("perturbation", "intrinsic"),
-    "extrinsic": ("perturbation", "extrinsic"),
-    "light": ("category", "light"),
-    "severe": ("category", "severe"),
-    "absolute": ("category", "absolute"),
-    "relative": ("category", "relative"),
-}
+from .categories import metric_groups
+
+GROUPS: dict[str, tuple[str, str]] = metric_groups()
 
 
 def _pct(numerator: int, denominator: int) -> float | None:

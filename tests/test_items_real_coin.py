@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from coin_reference import coin_database
-from temrobbench.build import its_categories
+from temrobbench.build import assign_categories
 from temrobbench.coin import CoinAnnotations, parse_video_entry
 from temrobbench.eligibility import EligibilityRules, ineligibility_reason, normalize_label
 from temrobbench.items import (
@@ -149,11 +149,11 @@ def test_ets_items_on_real_videos(eligible, task_steps):
 
 def test_its_categories_are_balanced_and_seeded(eligible):
     ids = [v.video_id for v in eligible]
-    categories = its_categories(ids, seed=0)
+    categories = assign_categories(ids, "intrinsic", seed=0)
     counts = Counter(categories.values())
     assert abs(counts["light"] - counts["severe"]) <= 1
-    assert categories == its_categories(list(reversed(ids)), seed=0)  # independent of input order
-    assert categories != its_categories(ids, seed=1)
+    assert categories == assign_categories(list(reversed(ids)), "intrinsic", seed=0)  # independent of input order
+    assert categories != assign_categories(ids, "intrinsic", seed=1)
 
 
 def test_correct_option_position_is_uniform(eligible):

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import metrics as metrics_module
+from ..categories import CATEGORIES, report_order
 
-CATEGORY_ORDER = ("light", "severe", "absolute", "relative")
+CATEGORY_ORDER = tuple(c.name for c in CATEGORIES)  # plot order: the categories table
 
 
 def _fmt(value: float | None) -> str:
@@ -82,7 +83,7 @@ class EvalReport:
             "| Group | n | Clean Acc | Adv Acc (Δ) | FR | WFR | T-Acc | Invalid |" + (" Shortcut margin |" if self.scoring == "likelihood" else ""),
             "|---|---|---|---|---|---|---|---|" + ("---|" if self.scoring == "likelihood" else ""),
         ]
-        for name in ("intrinsic", *CATEGORY_ORDER[:2], "extrinsic", *CATEGORY_ORDER[2:]):
+        for name in report_order():
             m = self.metrics[name]
             row = f"| {name} | {m['n']} | {_fmt(m['clean_acc'])} | {_adv_with_drop(m)} | {_fmt(m['fr'])} | {_fmt(m['wfr'])} | {_fmt(m['t_acc'])} | {_fmt(m['invalid_rate'])} |"
             if self.scoring == "likelihood":
