@@ -15,7 +15,7 @@ trainer is built (model and data loaded). The peak is the kernel's high-water ma
 when training starts: no sampling thread, which on a 2-core machine would compete with torch's
 threads and distort step times.
 
-    python benchmarks/train_step.py [--steps 8] [--batch 4] [--frames 8] [--hidden 64] [--threads 1]
+    python benchmarks/train_step.py [--steps 8] [--batch 4] [--frames 8] [--hidden 64] [--threads 1] [--vision-heavy]
 """
 
 from __future__ import annotations
@@ -29,7 +29,15 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = ("panodpo (precomputed ref)", "panodpo", "naive (3 pairs, 6+6 sequences)", "vanilla DPO (ours, weights 0)", "TRL DPOTrainer (frames as images)")
+VARIANTS = (
+    "panodpo shared (precomputed ref)",
+    "panodpo shared",
+    "panodpo plain (precomputed ref)",
+    "panodpo plain",
+    "naive (3 pairs, 6+6 sequences)",
+    "vanilla DPO (2 seqs, video per seq)",
+    "TRL DPOTrainer (frames as images)",
+)
 
 
 def _worker(variant: str, args: argparse.Namespace) -> dict:
@@ -52,17 +60,33 @@ def _worker(variant: str, args: argparse.Namespace) -> dict:
     rows = [{"id": f"ex{i}", "video": videos[i % len(videos)], "prompt": "What is the first step in the video?", "chosen": "The first step is cutting the bread.",
              "rejected": "The first step is adding the ham.", "rejected_prompt": "The video starts with adding ham. What is the first step in the video?"}
             for i in range(args.batch * (args.steps + 1))]
-    model, processor = build_tiny_qwen2vl(hidden_size=args.hidden, num_layers=2)
+    model, processor = build_tiny_qwen2vl(hidden_size=args.hidden, num_layers=args.layers, vision_dim=args.vision_dim, vision_depth=args.vision_depth,
+                                          frame_size=args.frame_size)
+    tower_time = [0.0]
+    tower = model.model.visual
+
+    def tower_start(*_):
+        tower_time.append(time.perf_counter())
+
+    def tower_end(*_):
+        tower_time[0] += time.perf_counter() - tower_time.pop()
+
+    tower.register_forward_pre_hook(tower_start)
+    tower.register_forward_hook(tower_end)
 
     class StepTimer(TrainerCallback):
         def __init__(self):
             self.times, self.start = [], 0.0
 
+            self.tower = []
+
         def on_step_begin(self, *a, **k):
+            tower_time[0] = 0.0
             self.start = time.perf_counter()
 
         def on_step_end(self, *a, **k):
             self.times.append(time.perf_counter() - self.start)
+            self.tower.append(tower_time[0])
 
     baseline = _trimmed_rss()  # the model and data are loaded; nothing of any trainer exists yet
     common = dict(output_dir=str(work / "out"), max_steps=args.steps, per_device_train_batch_size=args.batch, logging_steps=1000, report_to=[],
@@ -78,7 +102,7 @@ def _worker(variant: str, args: argparse.Namespace) -> dict:
     else:
         weights = (0.0, 0.0) if variant.startswith("vanilla") else (1.0, 1.0)
         config = PanoDPOConfig(**common, num_frames=args.frames, video_loss_weight=weights[0], text_loss_weight=weights[1],
-                               precompute_ref_log_probs=variant.startswith("panodpo (pre"))
+                               precompute_ref_log_probs="precomputed" in variant, share_video_encoding="shared" in variant)
         trainer_class = NaivePanoDPOTrainer() if variant.startswith("naive") else PanoDPOTrainer
         trainer = trainer_class(model, args=config, train_dataset=Dataset.from_list(rows), processing_class=processor,
                                 peft_config=default_lora_config(model, r=8, alpha=16))
@@ -88,7 +112,8 @@ def _worker(variant: str, args: argparse.Namespace) -> dict:
     _reset_peak_rss()
     trainer.train()
     peak = _peak_rss()
-    return {"step_s": statistics.median(timer.times[1:]), "peak_mb": (peak - baseline) / 2**20}
+    return {"step_s": statistics.median(timer.times[1:]), "peak_mb": (peak - baseline) / 2**20,
+            "tower_share": statistics.median(t / s for t, s in zip(timer.tower[1:], timer.times[1:]))}
 
 
 def _status_kb(field: str) -> int:
@@ -160,6 +185,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--vision-dim", "--vision_dim", dest="vision_dim", type=int, default=None, help="vision tower width (16)")
+    parser.add_argument("--vision-depth", "--vision_depth", dest="vision_depth", type=int, default=None, help="vision tower blocks (2)")
+    parser.add_argument("--frame-size", "--frame_size", dest="frame_size", type=int, default=None, help="frames resized to (56)")
+    parser.add_argument("--vision-heavy", action="store_true",
+                        help="a vision tower that takes about a third of a plain PanoDPO step, as in a 7B model at 32 frames "
+                             "(sets --vision-dim 64 --vision-depth 4 --frame-size 112 unless given)")
     # One thread by default: with torch's threads on every core, any other load on the machine
     # stalls its thread barriers (measured: 0.19 s vs 7.3 s per step with a busy neighbour on 2 cores).
     parser.add_argument("--threads", type=int, default=1)
@@ -168,23 +200,33 @@ def main() -> None:
     if args.worker:
         print(json.dumps(_worker(args.worker, args)))
         return
+    heavy = dict(vision_dim=64, vision_depth=4, frame_size=112) if args.vision_heavy else dict(vision_dim=16, vision_depth=2, frame_size=56)
+    for key, value in heavy.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     results = {}
     for variant in VARIANTS:
-        command = [sys.executable, __file__, "--worker", variant] + [f"--{k}={v}" for k, v in vars(args).items() if k != "worker"]
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        results[variant] = json.loads(output)
+        forwarded = [f"--{k}={v}" for k, v in vars(args).items() if k not in ("worker", "vision_heavy")]
+        done = subprocess.run([sys.executable, __file__, "--worker", variant, *forwarded], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{variant} failed:\n{done.stderr[-3000:]}")
+        results[variant] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"  measured {variant}", file=sys.stderr)
-    ours = results[VARIANTS[0]]
-    print(f"\nbatch {args.batch}, {args.frames} frames, hidden {args.hidden}; median over {args.steps - 1} steps after warm-up")
-    print(f"{'variant':<36}{'step s':>8}{'x ours':>8}{'peak MB':>9}{'x ours':>8}")
+    ours = results["panodpo shared"]
+    print(f"\nbatch {args.batch}, {args.frames} frames, hidden {args.hidden} x {args.layers} layers, vision tower {args.vision_dim} x "
+          f"{args.vision_depth} blocks at {args.frame_size}px; median over {args.steps - 1} steps after warm-up")
+    print(f"{'variant':<38}{'step s':>8}{'x ours':>8}{'tower %':>9}{'peak MB':>9}{'x ours':>8}")
     for variant, r in results.items():
-        print(f"{variant:<36}{r['step_s']:>8.3f}{r['step_s'] / ours['step_s']:>8.2f}{r['peak_mb']:>9.0f}{r['peak_mb'] / max(ours['peak_mb'], 1):>8.2f}")
-    naive, live, trl = results[VARIANTS[2]], results[VARIANTS[1]], results[VARIANTS[4]]
-    print(f"\nnaive / panodpo step time: {naive['step_s'] / live['step_s']:.2f}x (same reference forward each step), "
-          f"{naive['step_s'] / ours['step_s']:.2f}x (precomputed reference)")
-    print(f"panodpo / TRL vanilla DPO step time: {live['step_s'] / trl['step_s']:.2f}x (precomputed: {ours['step_s'] / trl['step_s']:.2f}x) "
-          f"for 2x the sequences")
-
+        print(f"{variant:<38}{r['step_s']:>8.3f}{r['step_s'] / ours['step_s']:>8.2f}{100 * r['tower_share']:>8.0f}%"
+              f"{r['peak_mb']:>9.0f}{r['peak_mb'] / max(ours['peak_mb'], 1):>8.2f}")
+    plain, trl, vanilla = results["panodpo plain"], results["TRL DPOTrainer (frames as images)"], results["vanilla DPO (2 seqs, video per seq)"]
+    pre, pre_plain = results["panodpo shared (precomputed ref)"], results["panodpo plain (precomputed ref)"]
+    print(f"\nvision tower share of a plain PanoDPO step (live reference): {100 * plain['tower_share']:.0f}%")
+    print(f"shared / plain encoding step time: {ours['step_s'] / plain['step_s']:.2f}x (live reference), "
+          f"{pre['step_s'] / pre_plain['step_s']:.2f}x (precomputed); peak memory {ours['peak_mb'] / max(plain['peak_mb'], 1):.2f}x")
+    print(f"panodpo (4 sequences, shared encoding, live reference) / vanilla DPO (2 sequences, a video per sequence as TRL does): "
+          f"{ours['step_s'] / vanilla['step_s']:.2f}x; / TRL DPOTrainer (frames as images): {ours['step_s'] / trl['step_s']:.2f}x")
+    print(f"naive / panodpo shared: {results['naive (3 pairs, 6+6 sequences)']['step_s'] / ours['step_s']:.2f}x")
 
 if __name__ == "__main__":
     main()

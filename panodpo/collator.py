@@ -20,6 +20,8 @@ from .loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJEC
 from .media import load_frames
 from .rejected_videos import make_rejected_video
 
+_TEXT_KEYS = {"input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids"}
+
 
 
 def response_text(value: Any) -> str:
@@ -46,6 +48,11 @@ class PanoDPOCollator:
     num_video_segments: int = 4
     frame_cache_size: int = 0
     max_length: int | None = None
+    #: Set by the trainer where the model takes precomputed video features (``mm_encoder_outputs``):
+    #: the distinct videos (v and v' of every example) are preprocessed once more on their own into
+    #: ``video_inputs``, ``video_index`` maps every sequence to its video there, and the per-sequence
+    #: ``pixel_values_videos`` are left out.
+    share_video_encoding: bool = False
 
     def __post_init__(self) -> None:
         self._frames: OrderedDict[str, list] = OrderedDict()
@@ -103,6 +110,10 @@ class PanoDPOCollator:
                     raise ValueError(f"example {example_id!r}: no rejected_prompt (run `panodpo prepare`, or set text_loss_weight=0)")
                 per_kind[CHOSEN_REJECTED_QUESTION].append((misleading, frames, chosen))
         sequences = [entry for row in self.rows for entry in per_kind[row]]
+        # Distinct videos: v of every example, then v' of every example; each sequence's index into them.
+        batch = len(examples)
+        video_of_kind = {CHOSEN: 0, REJECTED: 0, CHOSEN_REJECTED_VIDEO: batch, CHOSEN_REJECTED_QUESTION: 0}
+        video_index = torch.tensor([video_of_kind[row] + i for row in self.rows for i in range(batch)])
         prompts = self.processor(
             text=[self._prompt_text(q) for q, _, _ in sequences],
             videos=[v for _, v, _ in sequences],
@@ -118,12 +129,12 @@ class PanoDPOCollator:
         attention_mask = torch.cat((prompt_mask, completions["attention_mask"]), dim=1)
         completion_mask = torch.cat((torch.zeros_like(prompt_mask), completions["attention_mask"]), dim=1)
         output = dict(prompts)
-        if "mm_token_type_ids" in prompts:  # Qwen2-VL family: multimodal RoPE needs the token types
-            mm = torch.cat((prompts["mm_token_type_ids"], torch.zeros_like(completions["input_ids"])), dim=1)
-            attention_mask, input_ids, completion_mask, mm = flush_left(attention_mask, input_ids, completion_mask, mm)
-            output["mm_token_type_ids"] = mm
-        else:
-            attention_mask, input_ids, completion_mask = flush_left(attention_mask, input_ids, completion_mask)
+        # Per-token inputs besides the ids (Qwen-VL's mm_token_type_ids for multimodal RoPE, ERNIE-4.5-VL's
+        # moe_mm_token_type_ids routing to text or vision experts): 0 (text) over the response.
+        per_token = [k for k, v in prompts.items() if k not in ("input_ids", "attention_mask") and torch.is_tensor(v) and v.shape == prompt_mask.shape]
+        extended = [torch.cat((prompts[k], torch.zeros_like(completions["input_ids"]).to(prompts[k].dtype)), dim=1) for k in per_token]
+        attention_mask, input_ids, completion_mask, *extended = flush_left(attention_mask, input_ids, completion_mask, *extended)
+        output.update(zip(per_token, extended))
         if self.max_length is not None and input_ids.shape[1] > self.max_length:
             # Truncate responses only: cutting a prompt would drop visual tokens whose features stay.
             prompt_lengths = (attention_mask.bool() & ~completion_mask.bool()).sum(dim=1)
@@ -131,9 +142,15 @@ class PanoDPOCollator:
                 raise ValueError(f"max_length={self.max_length} leaves no room for a response after a prompt of {int(prompt_lengths.max())} "
                                  "tokens (video tokens included): raise max_length, lower num_frames, or set max_length=None")
             input_ids, attention_mask, completion_mask = (t[:, : self.max_length] for t in (input_ids, attention_mask, completion_mask))
-            if "mm_token_type_ids" in output:
-                output["mm_token_type_ids"] = output["mm_token_type_ids"][:, : self.max_length]
+            output.update((k, output[k][:, : self.max_length]) for k in per_token)
         output.update(input_ids=input_ids, attention_mask=attention_mask, completion_mask=completion_mask)
+        if self.share_video_encoding and "pixel_values_videos" in output:
+            distinct = [(q, v) for q, v, _ in per_kind[CHOSEN]] + [(q, v) for q, v, _ in per_kind.get(CHOSEN_REJECTED_VIDEO, [])]
+            videos = self.processor(text=[self._prompt_text(q) for q, _ in distinct], videos=[v for _, v in distinct], padding=True,
+                                    return_tensors="pt", add_special_tokens=False, do_sample_frames=False)
+            del output["pixel_values_videos"]  # the model encodes the distinct videos instead
+            output["video_inputs"] = {k: v for k, v in videos.items() if k not in _TEXT_KEYS}
+            output["video_index"] = video_index
         if all("ref_logps" in e for e in examples):  # precomputed reference log-probs, (4, B)
             output["ref_logps"] = torch.tensor([e["ref_logps"] for e in examples], dtype=torch.float32).T.contiguous()
         return output

@@ -25,6 +25,7 @@ behaviour with a PEFT model and ``ref_model=None``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from typing import Any
 
@@ -42,22 +43,65 @@ from trl.trainer.utils import use_adapter
 from .collator import PanoDPOCollator
 from .config import PanoDPOConfig
 from .loss import active_rows, panodpo_loss
+from .model_parts import freeze_vision_tower
 
-VISION_MODULE_NAMES = ("visual", "vision_tower", "vision_model", "vision_encoder", "image_encoder")
-_NON_MODEL_KEYS = {"completion_mask", "ref_logps"}
+logger = logging.getLogger(__name__)
+
+_NON_MODEL_KEYS = {"completion_mask", "ref_logps", "video_inputs", "video_index"}
+#: Fields of a video encoder's output that a model's forward reads from ``mm_encoder_outputs``.
+_FEATURE_FIELDS = ("pooler_output", "deepstack_features")
 
 
-def freeze_vision_tower(model: torch.nn.Module) -> int:
-    """Turn off gradients of the vision encoder (not of the projector); returns parameters frozen."""
-    frozen = 0
-    for name, parameter in model.named_parameters():
-        parts = name.split(".")
-        in_vision = any(p in VISION_MODULE_NAMES for p in parts)
-        is_projector = any(p in ("merger", "multi_modal_projector", "mm_projector", "connector") for p in parts)
-        if in_vision and not is_projector and parameter.requires_grad:
-            parameter.requires_grad_(False)
-            frozen += parameter.numel()
-    return frozen
+def shared_video_encoder(model: Any) -> torch.nn.Module | None:
+    """The module whose ``get_video_features`` encodes videos and whose ``forward`` takes them back
+    precomputed (``mm_encoder_outputs``), or None where the family has no such path (SmolVLM,
+    InternVL and PerceptionLM feed video frames as images): the plain path then encodes the video
+    of every sequence."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    found = None
+    for _, module in base.named_modules():  # outer modules first: the last match is the innermost
+        if callable(getattr(module, "get_video_features", None)) and "mm_encoder_outputs" in inspect.signature(module.forward).parameters:
+            found = module
+    return found
+
+
+def _per_sequence(features: Any, index: torch.Tensor) -> Any:
+    """``features`` of the distinct videos (``get_video_features`` output) repeated for each sequence
+    (``index``: each sequence's video; every distinct video is used). Per-video (or per-frame: a
+    whole number of rows per video) lists and tensors are indexed by video; tensors concatenated
+    over videos (Qwen-VL's tokens of all videos, Qwen3-VL's deep-stack features) are split by the
+    per-video sizes of ``pooler_output`` first."""
+    videos = int(index.max()) + 1
+    pooled = features.pooler_output
+    sizes = [p.shape[0] for p in pooled] if isinstance(pooled, (list, tuple)) and len(pooled) == videos else None
+    order = index.tolist()
+
+    def rows(count: int) -> list[int]:
+        per = count // videos
+        return [v * per + j for v in order for j in range(per)]
+
+    def pick(value: Any) -> Any:
+        if isinstance(value, (list, tuple)) and value and all(torch.is_tensor(v) for v in value) and len(value) % videos == 0 and (
+            sizes is None or [v.shape[0] for v in value] == sizes
+        ):
+            return tuple(value[i] for i in rows(len(value)))
+        if torch.is_tensor(value) and sizes is not None and value.shape[0] == sum(sizes):
+            parts = value.split(sizes)
+            return torch.cat([parts[i] for i in order])
+        if torch.is_tensor(value) and sizes is None and value.shape[0] % videos == 0:
+            return value[torch.tensor(rows(value.shape[0]), device=value.device)]
+        if isinstance(value, (list, tuple)):  # e.g. one tensor per deep-stack layer
+            return type(value)(pick(v) for v in value)
+        raise ValueError(f"cannot map video features of shape {getattr(value, 'shape', type(value))} to sequences")
+
+    out = type(features)()
+    for name in _FEATURE_FIELDS:
+        value = getattr(features, name, None)
+        if value is not None:
+            out[name] = pick(value)
+    return out
 
 
 class PanoDPOTrainer(DPOTrainer):
@@ -108,11 +152,20 @@ class PanoDPOTrainer(DPOTrainer):
         self.dataset_name = dataset_name  # named in the model card (a hub id or a folder)
         if data_collator is None:
             data_collator = PanoDPOCollator.from_config(processing_class, args, media_root)
+        # Shared video encoding where the family allows it (decided on the model before wrapping,
+        # so the reference log-probs precomputed in super().__init__ use it too).
+        self._video_encoder = shared_video_encoder(model) if args.share_video_encoding and not isinstance(model, str) else None
+        if isinstance(data_collator, PanoDPOCollator):
+            data_collator.share_video_encoding = self._video_encoder is not None
         super().__init__(
             model, ref_model=ref_model, args=args, data_collator=data_collator, train_dataset=train_dataset,
             eval_dataset=eval_dataset, processing_class=processing_class, peft_config=peft_config, **kwargs,
         )
         freeze_vision_tower(self.model)
+        if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not self.is_fsdp_enabled:
+            # accelerate turns FSDP on for GPU-like devices only: on CPU the run is plain DDP.
+            logger.warning("an FSDP config was given, but accelerate runs this %s job without FSDP (it enables FSDP on GPUs and "
+                           "other accelerators only): every process holds the whole model", self.accelerator.distributed_type)
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -133,6 +186,12 @@ class PanoDPOTrainer(DPOTrainer):
         dropped kinds), from one forward."""
         model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
         model_kwargs["use_cache"] = False
+        if "video_index" in inputs:
+            # Each distinct video through the vision tower (and projector) once; every sequence then
+            # gets its video's features through the model's own precomputed-features input.
+            encoder = self._encoder_of(model)
+            features = encoder.get_video_features(**self._video_feature_kwargs(encoder, inputs["video_inputs"]), return_dict=True)
+            model_kwargs["mm_encoder_outputs"] = {"video": _per_sequence(features, inputs["video_index"])}
         completion_mask = inputs["completion_mask"]
         labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
         outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
@@ -142,6 +201,25 @@ class PanoDPOTrainer(DPOTrainer):
         logps = per_sequence.new_zeros(4, batch)
         logps[self.rows] = per_sequence.view(len(self.rows), batch)
         return logps, outputs
+
+    def _encoder_of(self, model: Any) -> torch.nn.Module:
+        """The video encoder of ``model`` (the policy, possibly wrapped, or a separate ``ref_model``)."""
+        if model is self.ref_model and self.ref_model is not None:
+            if not hasattr(self, "_ref_video_encoder"):
+                self._ref_video_encoder = shared_video_encoder(self.accelerator.unwrap_model(self.ref_model))
+            if self._ref_video_encoder is None:
+                raise ValueError(f"ref_model {type(self.ref_model).__name__} cannot take precomputed video features: "
+                                 "set share_video_encoding=False")
+            return self._ref_video_encoder
+        return self._video_encoder
+
+    @staticmethod
+    def _video_feature_kwargs(encoder: torch.nn.Module, video_inputs: dict[str, Any]) -> dict[str, Any]:
+        import inspect
+
+        parameters = inspect.signature(encoder.get_video_features).parameters
+        takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        return {k: v for k, v in video_inputs.items() if k in parameters or (takes_any and k.startswith("video_"))}
 
     def _reference_context(self):
         if self.ref_model is None and is_peft_model(self.model):
@@ -179,8 +257,12 @@ class PanoDPOTrainer(DPOTrainer):
         if isinstance(dataset, IterableDataset):
             raise ValueError("precompute_ref_log_probs=True needs a map-style Dataset, not an IterableDataset")
         fingerprint = self._ref_cache_fingerprint(dataset)
-        cache_file = dataset._get_cache_file_path(fingerprint)
-        if os.path.exists(cache_file):
+        # An in-memory dataset (no cache files) would be cached in a per-process temporary folder
+        # that the other ranks cannot read: its column stays in memory (every rank gathers it).
+        cache_file = dataset._get_cache_file_path(fingerprint) if dataset.cache_files else None
+        cached = [cache_file is not None and os.path.exists(cache_file)]
+        broadcast_object_list(cached, from_process=0)  # one decision for all ranks (rank 0 writes the file)
+        if cached[0]:
             return concatenate_datasets([dataset, Dataset.from_file(cache_file)], axis=1)
         loader = self.accelerator.prepare(DataLoader(
             dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False,
@@ -197,7 +279,11 @@ class PanoDPOTrainer(DPOTrainer):
         for batch in tqdm(loader, desc=f"reference log-probs ({name})", disable=self.args.disable_tqdm or bool(os.environ.get("TQDM_DISABLE"))):
             logps = self.compute_ref_log_probs(model, batch)
             values.append(self.accelerator.gather_for_metrics(logps.T.contiguous()).float().cpu())
-        column = torch.cat(values)
+        column = torch.cat(values)  # every example once, in dataset order (the padding of an uneven last batch dropped)
+        if len(column) != len(dataset):
+            raise RuntimeError(f"reference log-probs: gathered {len(column)} rows for {len(dataset)} examples")
+        if cache_file is None:
+            return dataset.add_column("ref_logps", column.tolist(), new_fingerprint=fingerprint)
         if self.accelerator.is_main_process:
             dataset.map(
                 lambda batch, indices: {"ref_logps": column[indices].tolist()},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from pathlib import Path
@@ -132,12 +133,13 @@ def test_loss_equals_hand_computation(dataset, tmp_path):
     trainer = make_trainer(dataset, tmp_path, max_steps=2, beta=0.5, video_loss_weight=0.7, text_loss_weight=1.3)
     trainer.train()  # move the adapter away from the reference so every term is non-trivial
     model = trainer.model.eval()
-    batch = trainer.data_collator([dataset[i] for i in range(2)])
+    batch = trainer.data_collator([dataset[i] for i in range(2)])  # shared video encoding: features of v and v' reused
+    plain = dataclasses.replace(trainer.data_collator, share_video_encoding=False)([dataset[i] for i in range(2)])
     with torch.no_grad():
         loss = trainer.compute_loss(model, batch).item()
-        policy = _sequence_logps_by_hand(model, batch)
+        policy = _sequence_logps_by_hand(model, plain)
         with model.disable_adapter():
-            reference = _sequence_logps_by_hand(model, batch)
+            reference = _sequence_logps_by_hand(model, plain)
     r = [p - q for p, q in zip(policy, reference)]  # kinds: chosen 0-1, rejected 2-3, chosen|v' 4-5, chosen|q' 6-7
     terms = []
     for b in range(2):
