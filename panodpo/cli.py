@@ -156,7 +156,9 @@ def _preference_data_problem(split: str):
     required = {"video", "prompt", "chosen", "rejected"}
 
     def problem(folder: Path) -> tuple[str, str] | None:
-        files = sorted((folder / "data").glob(f"{split}-*.parquet"))
+        from .data.prepare import prepared_split_files
+
+        files = prepared_split_files(folder, split)
         hint = "make it with `panodpo prepare --dpo-jsonl FILE --media DIR --out DIR`"
         if not files:
             return f"not prepared preference data (no data/{split}-*.parquet)", hint
@@ -244,8 +246,10 @@ def _train(argv: Sequence[str]) -> int:
 
     with no_empty_folder_left(config.output_dir):
         if Path(script.data).is_dir():
-            # A local folder is read directly: datasets caches local folders by name only.
-            files = sorted(str(p) for p in (Path(script.data) / "data").glob(f"{script.split}-*.parquet"))
+            from .data.prepare import prepared_split_files
+
+            # A local folder: its shards, whatever the folder's card says.
+            files = [str(p) for p in prepared_split_files(script.data, script.split)]
             dataset = datasets.load_dataset("parquet", data_files=files, split="train")
         else:
             dataset = datasets.load_dataset(script.data, split=script.split)

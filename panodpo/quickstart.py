@@ -18,7 +18,7 @@ def run_quickstart_training(out_dir: str | Path, steps: int = 4) -> str:
     from temrobbench.tiny_models import build_tiny_qwen2vl
 
     from .config import PanoDPOConfig
-    from .data.prepare import prepare_dpo_data
+    from .data.prepare import prepare_dpo_data, prepared_split_files
     from .lora import default_lora_config
     from .trainer import PanoDPOTrainer
 
@@ -38,7 +38,7 @@ def run_quickstart_training(out_dir: str | Path, steps: int = 4) -> str:
 
     import datasets
 
-    dataset = datasets.load_dataset("parquet", data_files=sorted(str(p) for p in (out / "data" / "data").glob("train-*.parquet")), split="train")
+    dataset = datasets.load_dataset("parquet", data_files=[str(p) for p in prepared_split_files(out / "data")], split="train")
     model, processor = build_tiny_qwen2vl()
     args = PanoDPOConfig(output_dir=str(out / "adapter"), max_steps=steps, per_device_train_batch_size=2, logging_steps=1, report_to=[],
                          num_frames=4, gradient_checkpointing=False, save_strategy="no", learning_rate=1e-2, disable_tqdm=True)

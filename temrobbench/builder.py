@@ -1,8 +1,9 @@
 """``datasets`` builder over a built benchmark folder, for code that wants a builder object.
 
 ``load_dataset(folder, config, split=...)`` needs none of this (the dataset card's YAML does the
-job, as on the Hub); this builder exposes the same configs and features as a
-:class:`datasets.GeneratorBasedBuilder` for pipelines written against builders.
+job, as on the Hub); this builder exposes the same configs and features as a ``datasets``
+builder for pipelines written against builders. Like ``datasets``' own Parquet builder it streams
+Arrow tables (one per row group, video bytes included) instead of turning rows into Python objects.
 
 >>> import tempfile, os
 >>> from temrobbench.synth import SynthConfig, synthesize_coin
@@ -19,13 +20,14 @@ job, as on the Hub); this builder exposes the same configs and features as a
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 import datasets
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .features import CATEGORIES, CONFIGS, SPLITS, row_features
+from .hub_layout import split_files
 
 _DESCRIPTION = "TemRobBench: robustness of video LMMs to temporal inconsistency (COIN videos)."
 
@@ -39,7 +41,7 @@ class TemRobBenchConfig(datasets.BuilderConfig):
         super().__init__(name=name, version=datasets.Version("1.0.0"), description=f"{name} items: {', '.join(CATEGORIES[name])}", **kwargs)
 
 
-class TemRobBench(datasets.GeneratorBasedBuilder):
+class TemRobBench(datasets.ArrowBasedBuilder):
     """Reads the Parquet shards of a folder written by ``temrobbench build`` (``data_dir``)."""
 
     BUILDER_CONFIG_CLASS = TemRobBenchConfig
@@ -52,17 +54,14 @@ class TemRobBench(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         if not self.config.data_dir:
             raise ValueError("TemRobBench needs data_dir=<folder written by `temrobbench build`>")
-        root = Path(self.config.data_dir) / "data" / self.config.name
-        generators = []
-        for split in SPLITS:
-            files = sorted(root.glob(f"{split}-*.parquet"))
-            if not files:
-                raise FileNotFoundError(f"{root}: no {split}-*.parquet shards; is {self.config.data_dir} a built benchmark?")
-            generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"files": [str(f) for f in files]}))
-        return generators
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"files": [str(f) for f in split_files(self.config.data_dir, self.config.name, split)]})
+            for split in SPLITS
+        ]
 
-    def _generate_examples(self, files: list[str]) -> Iterator[tuple[str, dict]]:
-        for path in files:
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=16):
-                for row in batch.to_pylist():
-                    yield row["id"], row
+    def _generate_tables(self, files: list[str]) -> Iterator[tuple[str, pa.Table]]:
+        schema = self.info.features.arrow_schema
+        for file_index, path in enumerate(files):
+            parquet = pq.ParquetFile(path)
+            for group in range(parquet.num_row_groups):
+                yield f"{file_index}_{group}", parquet.read_row_group(group).cast(schema)

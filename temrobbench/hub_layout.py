@@ -48,6 +48,40 @@ def _plan_shards(rows: Sequence[dict], sizes: Sequence[int], max_bytes: int) -> 
     return shards
 
 
+def write_parquet_shards(folder: Path, shards: Sequence[Sequence[dict]], names: Sequence[str], schema: pa.Schema,
+                         media_root: Path, media_columns: Sequence[str] = ("video",), row_group_size: int = ROW_GROUP_SIZE,
+                         desc: str | None = None, progress: bool = False) -> None:
+    """Write ``shards`` (lists of rows) as ``folder/<names[i]>``, each file moved into place only
+    when complete; stale shards of the same name pattern are the caller's to remove.
+
+    Each of ``media_columns`` holds a path relative to ``media_root`` and is embedded as
+    ``{"bytes", "path"}`` (a ``datasets`` Video value), read one row group at a time so a shard of
+    long videos never sits in memory whole. The one Parquet writer of the project: benchmark splits
+    and prepared preference data.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, shard in tqdm(list(zip(names, shards)), desc=desc, disable=not progress):
+        with atomic_path(folder / name) as tmp:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for start in range(0, max(len(shard), 1), row_group_size):
+                    batch = [_embed_media(media_root, row, media_columns) for row in shard[start : start + row_group_size]]
+                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+
+
+def _embed_media(root: Path, row: dict, columns: Sequence[str]) -> dict:
+    data = dict(row)
+    for column in columns:
+        data[column] = {"bytes": (root / row[column]).read_bytes(), "path": row[column]}
+    return data
+
+
+def remove_stale_shards(folder: Path, pattern: str, keep: Sequence[str]) -> None:
+    """Delete shards matching ``pattern`` that a rewrite did not produce (fewer shards than before)."""
+    for stale in folder.glob(pattern):
+        if stale.name not in keep:
+            stale.unlink()
+
+
 def write_parquet_splits(out_dir: Path, rows: Sequence[dict], max_shard_bytes: int, progress: bool = True) -> dict:
     """Write ``data/<config>/<split>-*.parquet``; returns row counts per config and split."""
     schema = row_features().arrow_schema
@@ -58,26 +92,12 @@ def write_parquet_splits(out_dir: Path, rows: Sequence[dict], max_shard_bytes: i
             split_rows = [r for r in rows if r["perturbation"] == config and r["setting"] == split]
             counts[config][split] = len(split_rows)
             folder = out_dir / "data" / config
-            folder.mkdir(parents=True, exist_ok=True)
             sizes = [os.path.getsize(out_dir / r["video"]) for r in split_rows]
             shards = _plan_shards(split_rows, sizes, max_shard_bytes)
             names = [shard_name(split, i, len(shards)) for i in range(len(shards))]
-            for name, shard in tqdm(list(zip(names, shards)), desc=f"parquet {config}/{split}", disable=not progress):
-                with atomic_path(folder / name) as tmp:
-                    with pq.ParquetWriter(tmp, schema) as writer:
-                        for start in range(0, max(len(shard), 1), ROW_GROUP_SIZE):
-                            batch = [_arrow_row(out_dir, r) for r in shard[start : start + ROW_GROUP_SIZE]]
-                            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-            for stale in folder.glob(f"{split}-*.parquet"):
-                if stale.name not in names:
-                    stale.unlink()
+            write_parquet_shards(folder, shards, names, schema, out_dir, desc=f"parquet {config}/{split}", progress=progress)
+            remove_stale_shards(folder, f"{split}-*.parquet", names)
     return counts
-
-
-def _arrow_row(out_dir: Path, row: dict) -> dict:
-    data = dict(row)
-    data["video"] = {"bytes": (out_dir / row["video"]).read_bytes(), "path": row["video"]}
-    return data
 
 
 def _size_category(n: int) -> str:
@@ -242,6 +262,18 @@ def summarize(folder: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+def split_files(folder: str | os.PathLike, config: str, split: str) -> list[Path]:
+    """The Parquet shards of one config and split of a built folder (the layout's one reader).
+
+    Raises FileNotFoundError naming the folder and the pattern when there are none.
+    """
+    pattern = data_files_patterns()[config][split]
+    files = sorted(path for path in Path(folder).glob(pattern) if path.is_file())
+    if not files:
+        raise FileNotFoundError(f"{folder}: no {pattern} shards; is it a folder written by `temrobbench build`?")
+    return files
+
+
 def is_built_folder(path: Any) -> bool:
     """Whether ``path`` is a local folder written by ``temrobbench build``."""
     return isinstance(path, (str, os.PathLike)) and (Path(path) / "data").is_dir() and (Path(path) / "README.md").is_file()
@@ -255,9 +287,7 @@ def read_local_split(folder: str | os.PathLike, config: str, split: str) -> list
     fingerprints, see ``describe_data``, so ``load_dataset`` would also see a rebuild).
     """
     folder = Path(folder)
-    files = sorted((folder / "data" / config).glob(f"{split}-*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"{folder}: no data/{config}/{split}-*.parquet shards; is it a built benchmark?")
+    files = split_files(folder, config, split)
     rows: list[dict[str, Any]] = []
     for path in files:
         parquet = pq.ParquetFile(path)

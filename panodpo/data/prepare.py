@@ -25,8 +25,6 @@ from typing import Any
 
 import cv2
 import datasets
-import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from temrobbench.coin import is_safe_video_id
@@ -200,33 +198,24 @@ def _float(value: Any) -> float | None:
 
 
 def _write_parquet(out: Path, records: list[dict], with_rejected_video: bool) -> list[str]:
-    schema = dataset_features(with_rejected_video).arrow_schema
-    folder = out / "data"
-    folder.mkdir(parents=True, exist_ok=True)
+    from temrobbench.hub_layout import remove_stale_shards, write_parquet_shards
+
     total = max(1, -(-len(records) // SHARD_ROWS))
-    names = []
-    for index in range(total):
-        name = f"train-{index:05d}-of-{total:05d}.parquet"
-        names.append(name)
-        chunk = records[index * SHARD_ROWS : (index + 1) * SHARD_ROWS]
-        with atomic_path(folder / name) as tmp:
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for start in range(0, max(1, len(chunk)), 64):
-                    batch = []
-                    for record in chunk[start : start + 64]:
-                        row = dict(record)
-                        row["video"] = {"bytes": (out / record["video"]).read_bytes(), "path": record["video"]}
-                        if with_rejected_video:
-                            row["rejected_video"] = {"bytes": (out / record["rejected_video"]).read_bytes(), "path": record["rejected_video"]}
-                        batch.append(row)
-                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-    for stale in folder.glob("train-*.parquet"):
-        if stale.name not in names:
-            stale.unlink()
+    names = [f"train-{index:05d}-of-{total:05d}.parquet" for index in range(total)]
+    shards = [records[index * SHARD_ROWS : (index + 1) * SHARD_ROWS] for index in range(total)]
+    media = ("video", "rejected_video") if with_rejected_video else ("video",)
+    write_parquet_shards(out / "data", shards, names, dataset_features(with_rejected_video).arrow_schema, out, media, row_group_size=64)
+    remove_stale_shards(out / "data", "train-*.parquet", names)
     return names
 
 
 DATA_FILES = {"default": {"train": "data/train-*.parquet"}}
+
+
+def prepared_split_files(folder: str | os.PathLike, split: str = "train") -> list[Path]:
+    """The Parquet shards of a split of a folder written by ``panodpo prepare`` (the layout's one
+    reader; empty when there are none)."""
+    return sorted(path for path in Path(folder).glob(f"data/{split}-*.parquet") if path.is_file())
 
 
 def _write_card(out: Path, report: dict[str, Any]) -> None:
