@@ -33,7 +33,8 @@ from .eligibility import EligibilityRules, ineligibility_reason
 from .hub_layout import write_card, write_parquet_splits
 from .categories import CATEGORIES, PERTURBATIONS, categories_of
 from .items import ItemInfeasible, ItemSpec
-from .video_io import VIDEO_EXTENSIONS, EncodeSettings, VideoDecodeError, atomic_path, concat_clips, encode_event_clips
+from .files import atomic_path
+from .video_io import VIDEO_EXTENSIONS, EncodeSettings, VideoDecodeError, concat_clips, encode_event_clips
 
 STATE_DIR = ".build"
 MARKER_VERSION = 1

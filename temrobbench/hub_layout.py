@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from .features import CONFIGS, SPLITS, row_features
-from .video_io import atomic_path
+from .files import atomic_path
 
 ROW_GROUP_SIZE = 16  # rows carry whole videos: small row groups keep streaming reads small
 # Resume state of `temrobbench build` and `panodpo prepare`, and half-written files, stay local.

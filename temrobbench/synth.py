@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from .video_io import EncodeSettings, atomic_path, write_video
+from .files import atomic_path
+from .video_io import EncodeSettings, write_video
 
 # Small COIN-like taxonomy: (task class, recipe_type id, step labels in procedural order).
 # The repeated "weld" steps of ArcWeld reproduce COIN's recurring steps.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import Iterable, Iterator, Sequence
 import av
 import cv2
 import numpy as np
+
+from .files import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
 
@@ -281,24 +282,3 @@ def read_frames(path: str | os.PathLike | io.BytesIO) -> list[np.ndarray]:
             return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     except av.error.FFmpegError as err:
         raise VideoDecodeError(f"{path}: decoding failed ({err})") from None
-
-
-class atomic_path:
-    """Context manager yielding a temporary path in the target's folder, renamed onto the target
-    on success and removed on failure, so a half-written file never carries the final name."""
-
-    def __init__(self, target: str | os.PathLike) -> None:
-        self.target = Path(target)
-
-    def __enter__(self) -> str:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=".partial-", suffix=self.target.suffix, dir=self.target.parent)
-        os.close(fd)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.chmod(self.tmp, 0o644)  # mkstemp makes files private; outputs are meant to be shared
-            os.replace(self.tmp, self.target)
-        elif os.path.exists(self.tmp):
-            os.remove(self.tmp)

@@ -3,7 +3,6 @@ the same thing. ``template`` works offline; ``openai`` asks an OpenAI-compatible
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -12,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
+from temrobbench.files import JsonlAppender, read_jsonl_lines, truncate_torn_tail
 from temrobbench.openai_client import backoff_delays, is_retryable, make_client
 
 from .sharegptvideo import DpoRow, clean_prompt
@@ -159,25 +159,12 @@ class PerturbationCache:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.values: dict[str, str] = {}
-        if self.path.exists():
-            data = self.path.read_bytes()
-            end = data.rfind(b"\n") + 1
-            if end != len(data):  # a write cut off by a kill: drop it so appends stay line-aligned
-                with open(self.path, "r+b") as f:
-                    f.truncate(end)
-            with open(self.path, encoding="utf-8") as f:
-                for line in f:
-                    if line.endswith("\n"):
-                        try:
-                            entry = json.loads(line)
-                            self.values[entry["id"]] = entry["rejected_prompt"]
-                        except (json.JSONDecodeError, KeyError):
-                            continue
+        truncate_torn_tail(self.path)  # a write cut off by a kill: appends stay line-aligned
+        for entry in read_jsonl_lines(self.path):
+            if "id" in entry and "rejected_prompt" in entry:
+                self.values[entry["id"]] = entry["rejected_prompt"]
 
     def add(self, row_id: str, value: str, perturber: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"id": row_id, "rejected_prompt": value, "perturber": perturber}, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        with JsonlAppender(self.path) as out:  # truncates a torn line a killed run left
+            out.write({"id": row_id, "rejected_prompt": value, "perturber": perturber})
         self.values[row_id] = value

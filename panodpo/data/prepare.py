@@ -28,7 +28,8 @@ import datasets
 from tqdm.auto import tqdm
 
 from temrobbench.coin import is_safe_video_id
-from temrobbench.video_io import EncodeSettings, atomic_path, output_size, write_video
+from temrobbench.files import atomic_path
+from temrobbench.video_io import EncodeSettings, output_size, write_video
 
 from ..media import frame_files, load_frames
 from ..rejected_videos import make_rejected_video

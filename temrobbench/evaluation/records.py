@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ..files import JsonlAppender, read_jsonl_lines
+
 RecordKey = tuple[str, str, int]
 
 
@@ -21,19 +23,7 @@ def record_key(record: dict[str, Any]) -> RecordKey:
 
 def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Records of a file, the last one kept for each key; a torn last line is ignored."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    latest: dict[RecordKey, dict] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # torn write of a killed run
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            latest[record_key(record)] = record
+    latest: dict[RecordKey, dict] = {record_key(record): record for record in read_jsonl_lines(path)}
     return list(latest.values())
 
 
@@ -51,41 +41,12 @@ def read_all_records(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return sorted(merged.values(), key=lambda r: (r["perturbation"], r["item_id"], r["setting"] != "clean", r["round"]))
 
 
-class RecordWriter:
+class RecordWriter(JsonlAppender):
     """Appends records to a jsonl file, first truncating a torn last line if a run died mid-write."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._truncate_torn_tail()
-        self._file = open(self.path, "a", encoding="utf-8")
-
-    def _truncate_torn_tail(self) -> None:
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end != len(data):
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
 
     def write_all(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
             self.write(record)
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> "RecordWriter":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
