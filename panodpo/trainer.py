@@ -67,6 +67,82 @@ def shared_video_encoder(model: Any) -> torch.nn.Module | None:
     return found
 
 
+def frozen_encoder_modules(model: Any) -> list[torch.nn.Module]:
+    """The outermost modules of the vision encoder(s) that hold no trainable parameter and no
+    projector: their outputs are the same in the reference and the policy forward of a step."""
+    from .model_parts import find_model_parts
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parts = find_model_parts(base)
+    found: list[torch.nn.Module] = []
+
+    def visit(name: str, module: torch.nn.Module) -> None:
+        holds_projector = any(p == name or p.startswith(name + ".") for p in parts.projectors)
+        if parts.in_projector(name):
+            return
+        if holds_projector or isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict)) or any(p.requires_grad for p in module.parameters()):
+            for child_name, child in module.named_children():
+                visit(f"{name}.{child_name}", child)
+            return
+        found.append(module)
+
+    for encoder in parts.encoders:
+        visit(encoder, base.get_submodule(encoder))
+    return found
+
+
+class _FrozenEncoderReuse:
+    """Records the outputs of the frozen encoder modules during the reference forward and replays
+    them, in call order, during the policy forward of the same batch: the frozen vision tower then
+    runs once per step instead of twice (the projector, trained, runs in both). A call whose first
+    tensor input differs in shape from the recorded one, or one past the recording, is computed."""
+
+    def __init__(self, modules: list[torch.nn.Module]) -> None:
+        self.modules = modules
+        self.recorded: dict[int, list[tuple[Any, Any]]] = {}
+
+    @staticmethod
+    def _signature(args: tuple, kwargs: dict) -> Any:
+        first = next((t for t in list(args) + list(kwargs.values()) if torch.is_tensor(t)), None)
+        return None if first is None else tuple(first.shape)
+
+    @contextlib.contextmanager
+    def record(self):
+        self.recorded = {id(m): [] for m in self.modules}
+        handles = [m.register_forward_hook(
+            lambda module, args, kwargs, output: self.recorded[id(module)].append((self._signature(args, kwargs), output)), with_kwargs=True)
+            for m in self.modules]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    @contextlib.contextmanager
+    def replay(self):
+        originals = {}
+        for module in self.modules:
+            queue = list(self.recorded.get(id(module), []))
+            compute = module.forward
+
+            def forward(*args, _queue=queue, _compute=compute, **kwargs):
+                if _queue and _queue[0][0] == self._signature(args, kwargs):
+                    return _queue.pop(0)[1]
+                return _compute(*args, **kwargs)
+
+            originals[module] = module.__dict__.get("forward")  # an instance forward (accelerate's hooks) stays
+            module.forward = forward
+        try:
+            yield
+        finally:
+            for module, own in originals.items():
+                if own is None:
+                    del module.forward
+                else:
+                    module.forward = own
+            self.recorded = {}
+
+
 def _per_sequence(features: Any, index: torch.Tensor) -> Any:
     """``features`` of the distinct videos (``get_video_features`` output) repeated for each sequence
     (``index``: each sequence's video; every distinct video is used). Per-video (or per-frame: a
@@ -162,6 +238,10 @@ class PanoDPOTrainer(DPOTrainer):
             eval_dataset=eval_dataset, processing_class=processing_class, peft_config=peft_config, **kwargs,
         )
         freeze_vision_tower(self.model)
+        # The frozen part of the vision tower gives the reference and the policy forward the same
+        # outputs: with a live reference (adapter disabled), computed once per step.
+        self._encoder_reuse = _FrozenEncoderReuse(frozen_encoder_modules(self.accelerator.unwrap_model(self.model))) \
+            if args.share_video_encoding else None
         if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not self.is_fsdp_enabled:
             # accelerate turns FSDP on for GPU-like devices only: on CPU the run is plain DDP.
             logger.warning("an FSDP config was given, but accelerate runs this %s job without FSDP (it enables FSDP on GPUs and "
@@ -299,13 +379,17 @@ class PanoDPOTrainer(DPOTrainer):
         """Replaces TRL's: one policy forward over the active sequences, reference log-probs from
         the batch (precomputed) or from one adapter-disabled forward, then :func:`panodpo_loss`."""
         mode = "train" if self.model.training else "eval"
+        reuse = None
         if "ref_logps" in inputs:
             ref_logps = inputs["ref_logps"]
         else:
             # Before the policy forward (TRL runs it after): its transient memory is then freed before
             # the policy's activations exist, instead of adding to them at the step's peak.
-            ref_logps = self.compute_ref_log_probs(model, inputs)
-        policy_logps, outputs = self._sequence_logps(model, inputs)
+            reuse = self._encoder_reuse if self.ref_model is None else None
+            with reuse.record() if reuse else contextlib.nullcontext():
+                ref_logps = self.compute_ref_log_probs(model, inputs)
+        with reuse.replay() if reuse else contextlib.nullcontext():
+            policy_logps, outputs = self._sequence_logps(model, inputs)
         ref_logps = ref_logps.to(policy_logps.device, policy_logps.dtype)
         loss, metrics = panodpo_loss(
             policy_logps, ref_logps, beta=self.beta, video_weight=self.args.video_loss_weight, text_weight=self.args.text_loss_weight

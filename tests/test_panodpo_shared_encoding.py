@@ -9,6 +9,7 @@ the plain path's, and so do the gradients of the projector and LoRA weights.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -17,6 +18,7 @@ from datasets import Dataset
 
 from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from panodpo.model_parts import find_model_parts
+from panodpo.trainer import frozen_encoder_modules
 from temrobbench.tiny_families import build_tiny
 from test_model_matrix import family_params
 from torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
@@ -84,11 +86,13 @@ def test_shared_encoding_equals_the_plain_path(family, dataset, tmp_path):
 
 
 class TowerInputs:
-    """Size of what the vision tower receives, per call (pixels, patches or frames: it scales with the videos)."""
+    """Size of what the vision tower really computes on, per pass (patches: it scales with the videos):
+    seen by the first layer of its patch embedding, which a reused (replayed) tower output skips."""
 
     def __init__(self, model):
         self.sizes = []
-        encoder = model.get_base_model().get_submodule(find_model_parts(model).encoders[0])
+        first = frozen_encoder_modules(model)[0]
+        encoder = next(m for m in first.modules() if not list(m.children()) and list(m.parameters()))
         encoder.register_forward_pre_hook(lambda module, args, kwargs: self.sizes.append(next(
             t for t in list(args) + list(kwargs.values()) if torch.is_tensor(t) and t.is_floating_point()).shape[0]), with_kwargs=True)
 
@@ -112,5 +116,26 @@ def test_plain_path_when_turned_off(dataset, tmp_path):
     per_video = one["pixel_values_videos"].shape[0] // len(one["video_grid_thw"])
     tower = TowerInputs(trainer.model)
     trainer.train()
-    assert tower.sizes == [4 * 2 * per_video] * 2  # reference and policy forwards, a video per sequence (4 x batch 2)
+    assert tower.sizes == [4 * 2 * per_video] * 2  # reference and policy forwards, a video per sequence (4 x batch 2), no reuse
 
+
+
+def test_live_reference_runs_the_frozen_tower_once_per_step(dataset, tmp_path):
+    """With a live reference forward the frozen tower's outputs are reused by the policy forward:
+    one tower pass per step, and the loss is the one computed without reuse."""
+    trainer = make_trainer("qwen2_vl", dataset, tmp_path, max_steps=2, logging_steps=1)
+    one = trainer.data_collator([dataset[0]])["video_inputs"]
+    per_video = one["pixel_values_videos"].shape[0] // len(one["video_grid_thw"])
+    batch = trainer.data_collator([dataset[i] for i in range(2)])
+    tower = TowerInputs(trainer.model)
+    with torch.no_grad():
+        reused = trainer.compute_loss(trainer.model, batch)
+        assert tower.sizes == [2 * 2 * per_video]  # v and v' of 2 examples, once for both forwards
+        reuse, trainer._encoder_reuse = trainer._encoder_reuse, None
+        computed = trainer.compute_loss(trainer.model, batch)
+        trainer._encoder_reuse = reuse
+    assert torch.allclose(reused, computed, atol=1e-6)
+    tower.sizes.clear()
+    trainer.train()
+    assert tower.sizes == [2 * 2 * per_video] * 2
+    assert trainer.state.log_history[0]["loss"] == pytest.approx(3 * math.log(2), rel=1e-4)
