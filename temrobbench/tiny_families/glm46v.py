@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .glm4v_moe import build_glm_v
+from .glm4v import build_glm_v
+from .glm4v_moe import GLM45_SPECIAL_TOKENS, GLM45V_CHAT_TEMPLATE
 
 
 def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size: int = 56) -> tuple[Any, Any]:
@@ -36,4 +37,4 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     from transformers import Glm46VConfig, Glm46VForConditionalGeneration, Glm46VImageProcessor, Glm46VProcessor, Glm46VVideoProcessor
 
     return build_glm_v(Glm46VConfig, Glm46VForConditionalGeneration, (Glm46VProcessor, Glm46VImageProcessor, Glm46VVideoProcessor),
-                       {"model_type": "glm4v_text"}, hidden_size, num_layers, seed, frame_size)
+                       {"model_type": "glm4v_text"}, hidden_size, num_layers, seed, frame_size, GLM45_SPECIAL_TOKENS, GLM45V_CHAT_TEMPLATE)

@@ -92,17 +92,29 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     >>> type(processor).__name__, model.config.vision_config.hidden_size, model.config.text_config.hidden_size
     ('Glm4vProcessor', 32, 16)
     """
-    import torch
     from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vImageProcessor, Glm4vProcessor, Glm4vVideoProcessor
+
+    return build_glm_v(Glm4vConfig, Glm4vForConditionalGeneration, (Glm4vProcessor, Glm4vImageProcessor, Glm4vVideoProcessor), {},
+                       hidden_size, num_layers, seed, frame_size, GLM_SPECIAL_TOKENS, GLM4V_CHAT_TEMPLATE,
+                       extra_tokens=("<think>", "</think>", "<answer>", "</answer>"))
+
+
+def build_glm_v(config_class, model_class, processor_classes, text_config: dict, hidden_size: int, num_layers: int, seed: int, frame_size: int,
+                special_tokens, chat_template: str, extra_tokens: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """A random GLM-V model (GLM-4.1V, GLM-4.5V, GLM-4.6V) of ``model_class`` with ``processor_classes`` =
+    (processor, image, video); ``text_config`` entries override the shared tiny text config."""
+    import torch
 
     from ._tokenizers import byte_level_tokenizer
 
-    tokenizer = byte_level_tokenizer(GLM_SPECIAL_TOKENS, eos="<|endoftext|>", pad="<|endoftext|>", chat_template=GLM4V_CHAT_TEMPLATE)
-    tokenizer.add_tokens(["<think>", "</think>", "<answer>", "</answer>"], special_tokens=False)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in GLM_SPECIAL_TOKENS}
+    processor_class, image_processor_class, video_processor_class = processor_classes
+    tokenizer = byte_level_tokenizer(special_tokens, eos="<|endoftext|>", pad="<|endoftext|>", chat_template=chat_template)
+    if extra_tokens:
+        tokenizer.add_tokens(list(extra_tokens), special_tokens=False)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special_tokens}
     eos = [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
     vision_dim = 2 * hidden_size
-    config = Glm4vConfig(
+    config = config_class(
         text_config={
             "vocab_size": len(tokenizer),
             "hidden_size": hidden_size,
@@ -115,6 +127,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
             "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5, "mrope_section": [2, 1, 1]},
             "pad_token_id": ids["<|endoftext|>"],
             "eos_token_id": eos,
+            **text_config,
         },
         vision_config={
             "depth": 2,
@@ -135,15 +148,15 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
         video_end_token_id=ids["<|end_of_video|>"],
     )
     torch.manual_seed(seed)
-    model = Glm4vForConditionalGeneration(config).eval()
+    model = model_class(config).eval()
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     pixels = frame_size * frame_size
-    processor = Glm4vProcessor(
-        image_processor=Glm4vImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}),
-        video_processor=Glm4vVideoProcessor(size={"shortest_edge": 2 * pixels, "longest_edge": 32 * pixels},
-                                            max_image_size={"longest_edge": 32 * pixels}, do_sample_frames=False),
+    processor = processor_class(
+        image_processor=image_processor_class(size={"shortest_edge": pixels, "longest_edge": pixels}),
+        video_processor=video_processor_class(size={"shortest_edge": 2 * pixels, "longest_edge": 32 * pixels},
+                                              max_image_size={"longest_edge": 32 * pixels}, do_sample_frames=False),
         tokenizer=tokenizer,
-        chat_template=GLM4V_CHAT_TEMPLATE,
+        chat_template=chat_template,
     )
     return model, processor

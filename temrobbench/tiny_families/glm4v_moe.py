@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .glm4v import build_glm_v
+
 GLM45_SPECIAL_TOKENS = [
     "<|endoftext|>",
     "[MASK]",
@@ -140,66 +142,6 @@ GLM45V_CHAT_TEMPLATE = """[gMASK]<sop>
 {%- endif -%}"""
 
 
-def build_glm_v(config_class, model_class, processor_classes, text_config: dict, hidden_size: int, num_layers: int, seed: int, frame_size: int,
-                special_tokens=GLM45_SPECIAL_TOKENS, chat_template: str = GLM45V_CHAT_TEMPLATE) -> tuple[Any, Any]:
-    """A random GLM-V model of ``model_class`` with ``processor_classes`` = (processor, image, video)."""
-    import torch
-
-    from ._tokenizers import byte_level_tokenizer
-
-    processor_class, image_processor_class, video_processor_class = processor_classes
-    tokenizer = byte_level_tokenizer(special_tokens, eos="<|endoftext|>", pad="<|endoftext|>", chat_template=chat_template)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special_tokens}
-    eos = [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
-    vision_dim = 2 * hidden_size
-    config = config_class(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": hidden_size,
-            "intermediate_size": 2 * hidden_size,
-            "num_hidden_layers": num_layers,
-            "num_attention_heads": 1,
-            "num_key_value_heads": 1,
-            "max_position_embeddings": 4096,
-            # head_dim 16, half of it rotary: 4 frequency pairs split t/h/w (real: 8/12/12 of 32)
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5, "mrope_section": [2, 1, 1]},
-            "pad_token_id": ids["<|endoftext|>"],
-            "eos_token_id": eos,
-            **text_config,
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "out_hidden_size": hidden_size,
-            "image_size": frame_size,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        image_token_id=ids["<|image|>"],
-        video_token_id=ids["<|video|>"],
-        image_start_token_id=ids["<|begin_of_image|>"],
-        image_end_token_id=ids["<|end_of_image|>"],
-        video_start_token_id=ids["<|begin_of_video|>"],
-        video_end_token_id=ids["<|end_of_video|>"],
-    )
-    torch.manual_seed(seed)
-    model = model_class(config).eval()
-    model.generation_config.eos_token_id = eos
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    pixels = frame_size * frame_size
-    processor = processor_class(
-        image_processor=image_processor_class(size={"shortest_edge": pixels, "longest_edge": pixels}),
-        video_processor=video_processor_class(size={"shortest_edge": 2 * pixels, "longest_edge": 32 * pixels},
-                                              max_image_size={"longest_edge": 32 * pixels}, do_sample_frames=False),
-        tokenizer=tokenizer,
-        chat_template=chat_template,
-    )
-    return model, processor
-
-
 def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size: int = 56) -> tuple[Any, Any]:
     """A random GLM-4.5V and its processor (frames resized to about ``frame_size``, a multiple of 28).
 
@@ -212,4 +154,4 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     moe = {"moe_intermediate_size": hidden_size, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
            "first_k_dense_replace": 1, "n_group": 1, "topk_group": 1, "norm_topk_prob": True, "attention_bias": True}
     return build_glm_v(Glm4vMoeConfig, Glm4vMoeForConditionalGeneration, (Glm4vProcessor, Glm4vImageProcessor, Glm4vVideoProcessor),
-                       moe, hidden_size, num_layers, seed, frame_size)
+                       moe, hidden_size, num_layers, seed, frame_size, GLM45_SPECIAL_TOKENS, GLM45V_CHAT_TEMPLATE)
