@@ -15,7 +15,11 @@ from typing import Any
 import torch
 from trl.trainer.utils import flush_left
 
-from .data.sharegptvideo import VIDEO_PLACEHOLDER, clean_prompt  # noqa: F401 - re-exported
+from temrobbench.evaluation.frames import SampledFrames
+from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
+from temrobbench.prompt import video_chat_messages
+
+from .data.sharegptvideo import VIDEO_PLACEHOLDER, clean_prompt  # noqa: F401 - re-exported (VIDEO_PLACEHOLDER too)
 from .loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJECTED, active_rows
 from .media import load_frames
 from .rejected_videos import make_rejected_video
@@ -85,8 +89,14 @@ class PanoDPOCollator:
         return active_rows(self.video_loss_weight, self.text_loss_weight)
 
     def _prompt_text(self, question: str) -> str:
-        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        # The evaluation adapter's messages and switches: a training prompt is an evaluation prompt.
+        return self.processor.apply_chat_template(video_chat_messages(question), add_generation_prompt=True, tokenize=False,
+                                                  **template_switches(self.processor))
+
+    def _prompt_inputs(self, questions: list[str], videos: list, **kwargs: Any) -> dict[str, Any]:
+        texts = [self._prompt_text(q) for q in questions]
+        return self.processor(text=texts, **video_kwargs(videos), padding=True, return_tensors="pt",
+                              add_special_tokens=adds_special_tokens(self.processor.tokenizer, texts[0]), **kwargs)
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         tokenizer = self.processor.tokenizer
@@ -104,6 +114,9 @@ class PanoDPOCollator:
                     frames, self.rejected_video_strategy, seed=self.seed, example_id=example_id,
                     crop_area_ratio=self.crop_area_ratio, blank_frame_ratio=self.blank_frame_ratio, num_segments=self.num_video_segments,
                 )
+                # v' is shown at the sampled times of v: same timing, edited content.
+                rejected_video = SampledFrames(rejected_video)
+                rejected_video.video_metadata = getattr(frames, "video_metadata", None)
                 per_kind[CHOSEN_REJECTED_VIDEO].append((question, rejected_video, chosen))
             if CHOSEN_REJECTED_QUESTION in per_kind:
                 if not misleading:
@@ -114,15 +127,7 @@ class PanoDPOCollator:
         batch = len(examples)
         video_of_kind = {CHOSEN: 0, REJECTED: 0, CHOSEN_REJECTED_VIDEO: batch, CHOSEN_REJECTED_QUESTION: 0}
         video_index = torch.tensor([video_of_kind[row] + i for row in self.rows for i in range(batch)])
-        prompts = self.processor(
-            text=[self._prompt_text(q) for q, _, _ in sequences],
-            videos=[v for _, v, _ in sequences],
-            padding=True,
-            padding_side="left",
-            return_tensors="pt",
-            add_special_tokens=False,
-            do_sample_frames=False,
-        )
+        prompts = self._prompt_inputs([q for q, _, _ in sequences], [v for _, v, _ in sequences], padding_side="left")
         completions = tokenizer([c for _, _, c in sequences], padding=True, padding_side="right", return_tensors="pt", add_special_tokens=False)
         prompt_mask = prompts["attention_mask"]
         input_ids = torch.cat((prompts["input_ids"], completions["input_ids"]), dim=1)
@@ -146,8 +151,7 @@ class PanoDPOCollator:
         output.update(input_ids=input_ids, attention_mask=attention_mask, completion_mask=completion_mask)
         if self.share_video_encoding and "pixel_values_videos" in output:
             distinct = [(q, v) for q, v, _ in per_kind[CHOSEN]] + [(q, v) for q, v, _ in per_kind.get(CHOSEN_REJECTED_VIDEO, [])]
-            videos = self.processor(text=[self._prompt_text(q) for q, _ in distinct], videos=[v for _, v in distinct], padding=True,
-                                    return_tensors="pt", add_special_tokens=False, do_sample_frames=False)
+            videos = self._prompt_inputs([q for q, _ in distinct], [v for _, v in distinct])
             del output["pixel_values_videos"]  # the model encodes the distinct videos instead
             output["video_inputs"] = {k: v for k, v in videos.items() if k not in _TEXT_KEYS}
             output["video_index"] = video_index

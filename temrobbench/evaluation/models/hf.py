@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ...errors import check_model_source
+from ...processor_inputs import adds_special_tokens, template_switches, video_kwargs
 from ...prompt import video_chat_messages
 from ..requests import VideoLMRequest
 from .base import VideoLM, check_options
@@ -58,8 +59,7 @@ class HFVideoLM(VideoLM):
         self.max_new_tokens = max_new_tokens
         self.reuse_prefix = reuse_prefix
         self.enable_thinking = enable_thinking
-        template = getattr(processor, "chat_template", None) or ""
-        self._template_switches = {"enable_thinking": enable_thinking} if "enable_thinking" in str(template) else {}
+        self._template_switches = template_switches(processor, enable_thinking)
         if use_video and getattr(processor, "video_processor", None) is None:
             raise ValueError(f"{name}: its processor ({type(processor).__name__}) takes no videos; TemRobBench needs a video LMM")
         forward_params = inspect.signature(self.model.forward).parameters
@@ -93,24 +93,18 @@ class HFVideoLM(VideoLM):
         return video_chat_messages(request.prompt, request.system_prompt, with_video=self.use_video)
 
     def chat_text(self, request: VideoLMRequest) -> str:
-        # Thinking templates (Qwen3.5, Qwen3-VL-Thinking, GLM-4.1V-Thinking) open a <think> block in
-        # the generation prompt unless told not to: a letter scored right after "<think>\n" is not
-        # the model's answer. Only templates that read the switch get it (others would pass it on
-        # to the processor as an unknown argument).
+        # enable_thinking=False by default for thinking templates (see template_switches).
         return self.processor.apply_chat_template(self._messages(request), add_generation_prompt=True, tokenize=False, **self._template_switches)
 
     def _encode(self, texts: list[str], frames: list | None) -> dict:
-        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True,
+                                  "add_special_tokens": adds_special_tokens(self.tokenizer, texts[0])}
         if len(texts) > 1:
             # Batched generation continues every row from its last token: pad on the left, whatever
             # side the checkpoint's tokenizer ships with (Qwen2.5-VL/Qwen3-VL pad right).
             kwargs["padding_side"] = "left"
         if frames is not None:
-            kwargs["videos"] = [frames] * len(texts)
-            kwargs["do_sample_frames"] = False  # frames are already sampled uniformly
-            metadata = getattr(frames, "video_metadata", None)
-            if metadata:  # true timestamps for the families that print them in the prompt
-                kwargs["video_metadata"] = [dict(metadata) for _ in texts]
+            kwargs.update(video_kwargs([frames] * len(texts)))
         inputs = self.processor(**kwargs)
         return {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in inputs.items()}
 
@@ -134,7 +128,7 @@ class HFVideoLM(VideoLM):
     def _text_ids(self, text: str) -> list[int]:
         # As the processor tokenizes (its default special tokens), before it expands the video
         # placeholder: a prefix and a full prompt tokenized the same way share their first ids.
-        return list(self.tokenizer(text)["input_ids"])
+        return list(self.tokenizer(text, add_special_tokens=adds_special_tokens(self.tokenizer, text))["input_ids"])
 
     def _plan_prefix(self, group: Sequence[VideoLMRequest]) -> "_PrefixPlan | None":
         """The shared video prefix of a group of queries and each query's remaining token ids, or
