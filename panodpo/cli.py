@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from temrobbench.errors import (
     EXIT_RUNTIME,
@@ -57,14 +57,30 @@ def _prepare_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrency", type=int, default=8, help="requests in flight at once (openai perturber)")
     p.add_argument("--captions", default=None, help="jsonl of {id, caption} given to the openai perturber")
     p.add_argument("--materialize-rejected-videos", action="store_true", help="also write the rejected videos as files")
-    p.add_argument("--rejected-video-strategy", choices=("shuffle", "crop", "replace"), default="shuffle", help="how the rejected video is made")
+    from .rejected_videos import STRATEGIES, RejectedVideoSettings
+
+    defaults = RejectedVideoSettings()  # the training config's defaults and choices, from one definition
+    p.add_argument("--rejected-video-strategy", choices=STRATEGIES, default=defaults.strategy, help="how the rejected video is made")
+    p.add_argument("--crop-area-ratio", type=float, default=defaults.crop_area_ratio, help="share of each frame's area the crop strategy removes")
+    p.add_argument("--blank-frame-ratio", type=float, default=defaults.blank_frame_ratio, help="share of frames the replace strategy blanks")
+    p.add_argument("--num-video-segments", type=int, default=defaults.num_segments, help="segments shuffle_segments / swap_segments reorder")
     p.add_argument("--num-frames", type=int, default=8, help="frames sampled per video for rejected videos")
     p.add_argument("--seed", type=int, default=0, help="fixes the rejected videos")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that is not an earlier prepare")
     return p
 
 
+def _rejected_video_settings(args: argparse.Namespace) -> Any:
+    from .rejected_videos import RejectedVideoSettings
+
+    try:
+        return RejectedVideoSettings(args.rejected_video_strategy, args.crop_area_ratio, args.blank_frame_ratio, args.num_video_segments)
+    except ValueError as err:
+        raise UserError(str(err), "--crop-area-ratio / --blank-frame-ratio / --num-video-segments", "give a value in range") from None
+
+
 def _validate_prepare(args: argparse.Namespace) -> None:
+    _rejected_video_settings(args)
     at_least(args.max_concurrency, 1, "--max-concurrency")
     at_least(args.num_frames, 1, "--num-frames")
     existing_file(args.dpo_jsonl, "--dpo-jsonl", "give the ShareGPTVideo-DPO jsonl file")
@@ -103,9 +119,11 @@ def _prepare(argv: Sequence[str]) -> int:
     from .data.perturbers import PerturberUnusable
     from .data.prepare import PrepareConfig, prepare_dpo_data
 
+    rejected_video = _rejected_video_settings(args)
+
     config = PrepareConfig(perturber=args.perturber, openai_model=args.openai_model, base_url=args.base_url, max_concurrency=args.max_concurrency,
-                           materialize_rejected_videos=args.materialize_rejected_videos, rejected_video_strategy=args.rejected_video_strategy,
-                           num_frames=args.num_frames, seed=args.seed)
+                           materialize_rejected_videos=args.materialize_rejected_videos, rejected_video=rejected_video, num_frames=args.num_frames,
+                           seed=args.seed)
     try:
         with no_empty_folder_left(args.out):
             report = prepare_dpo_data(args.dpo_jsonl, args.media, args.out, config, captions)

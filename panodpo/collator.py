@@ -9,7 +9,7 @@ the kinds whose loss weight is 0 left out.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -22,7 +22,7 @@ from temrobbench.prompt import video_chat_messages
 from .data.sharegptvideo import VIDEO_PLACEHOLDER, clean_prompt  # noqa: F401 - re-exported (VIDEO_PLACEHOLDER too)
 from .loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJECTED, active_rows
 from .media import load_frames
-from .rejected_videos import make_rejected_video
+from .rejected_videos import RejectedVideoSettings
 
 _TEXT_KEYS = {"input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids"}
 
@@ -43,13 +43,10 @@ class PanoDPOCollator:
     num_frames: int = 8
     video_loss_weight: float = 1.0
     text_loss_weight: float = 1.0
-    rejected_video_strategy: str = "shuffle"
-    crop_area_ratio: float = 0.2
-    blank_frame_ratio: float = 0.5
+    rejected_video: RejectedVideoSettings = field(default_factory=RejectedVideoSettings)
     seed: int = 0
     media_root: str | None = None
     video_column: str = "video"
-    num_video_segments: int = 4
     frame_cache_size: int = 0
     max_length: int | None = None
     #: Set by the trainer where the model takes precomputed video features (``mm_encoder_outputs``):
@@ -78,11 +75,14 @@ class PanoDPOCollator:
     def from_config(cls, processor: Any, args: Any, media_root: str | None = None) -> "PanoDPOCollator":
         return cls(
             processor=processor, num_frames=args.num_frames, video_loss_weight=args.video_loss_weight,
-            text_loss_weight=args.text_loss_weight, rejected_video_strategy=args.rejected_video_strategy,
-            crop_area_ratio=args.crop_area_ratio, blank_frame_ratio=args.blank_frame_ratio, seed=args.seed,
-            media_root=media_root, video_column=args.video_column, num_video_segments=args.num_video_segments,
-            frame_cache_size=args.frame_cache_size, max_length=args.max_length,
+            text_loss_weight=args.text_loss_weight, rejected_video=args.rejected_video, seed=args.seed,
+            media_root=media_root, video_column=args.video_column, frame_cache_size=args.frame_cache_size, max_length=args.max_length,
         )
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting of this collator (its dataclass fields but the processor): what decides the
+        sequences it makes, so a cache keyed on them cannot forget one."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "processor"}
 
     @property
     def rows(self) -> list[int]:
@@ -110,10 +110,7 @@ class PanoDPOCollator:
             per_kind[CHOSEN].append((question, frames, chosen))
             per_kind[REJECTED].append((question, frames, rejected))
             if CHOSEN_REJECTED_VIDEO in per_kind:
-                rejected_video = make_rejected_video(
-                    frames, self.rejected_video_strategy, seed=self.seed, example_id=example_id,
-                    crop_area_ratio=self.crop_area_ratio, blank_frame_ratio=self.blank_frame_ratio, num_segments=self.num_video_segments,
-                )
+                rejected_video = self.rejected_video.make(frames, seed=self.seed, example_id=example_id)
                 # v' is shown at the sampled times of v: same timing, edited content.
                 rejected_video = SampledFrames(rejected_video)
                 rejected_video.video_metadata = getattr(frames, "video_metadata", None)

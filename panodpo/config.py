@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from trl import DPOConfig
 
-from .rejected_videos import STRATEGIES
+from .rejected_videos import STRATEGIES, RejectedVideoSettings
 
 
 def _launched_without_accelerator() -> bool:
@@ -75,6 +75,12 @@ class PanoDPOConfig(DPOConfig):
     )
     video_column: str = field(default="video", metadata={"help": "Dataset column holding the video (file, frames folder, or Video feature)."})
 
+    @property
+    def rejected_video(self) -> RejectedVideoSettings:
+        """The rejected-video fields above as the settings object the collator and prepare use
+        (flat fields here, so each is a command-line flag)."""
+        return RejectedVideoSettings(self.rejected_video_strategy, self.crop_area_ratio, self.blank_frame_ratio, self.num_video_segments)
+
     def __post_init__(self) -> None:
         if self.bf16 is None and not self.fp16:
             # TRL turns bf16 on by default, which fails on machines without bf16 support (CPUs in CI,
@@ -91,12 +97,7 @@ class PanoDPOConfig(DPOConfig):
         super().__post_init__()
         if self.video_loss_weight < 0 or self.text_loss_weight < 0:
             raise ValueError("video_loss_weight and text_loss_weight must be >= 0")
-        if self.rejected_video_strategy not in STRATEGIES:
-            raise ValueError(f"rejected_video_strategy must be one of {', '.join(STRATEGIES)}, not {self.rejected_video_strategy!r}")
-        if not 0 < self.crop_area_ratio < 1:
-            raise ValueError("crop_area_ratio must be in (0, 1)")
-        if not 0 < self.blank_frame_ratio <= 1:
-            raise ValueError("blank_frame_ratio must be in (0, 1]")
+        self.rejected_video  # validates the rejected-video settings (one definition: RejectedVideoSettings)
         if self.num_frames < 1:
             raise ValueError("num_frames must be >= 1")
         if self.loss_type != ["sigmoid"]:

@@ -21,7 +21,7 @@ def default_lora_config(model: Any, r: int = 16, alpha: int = 32, dropout: float
     >>> from temrobbench.tiny_models import build_tiny_qwen2vl
     >>> config = default_lora_config(build_tiny_qwen2vl(vision_dim=32)[0])
     >>> config.modules_to_save, config.target_modules
-    (['model.visual.merger'], '^model\\\\.language_model\\\\..*\\\\.(down_proj|gate_proj|k_proj|o_proj|q_proj|up_proj|v_proj)$')
+    (['model.visual.merger'], '^model\\\\.language_model\\\\.(.*\\\\.)?(down_proj|gate_proj|k_proj|o_proj|q_proj|up_proj|v_proj)$')
     """
     from peft import LoraConfig
 

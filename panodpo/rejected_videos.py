@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
@@ -102,6 +103,40 @@ def swap_segments(frames: Sequence[np.ndarray], num_segments: int, rng: random.R
         i = rng.randrange(len(order) - 1)
         order[i], order[i + 1] = order[i + 1], order[i]
     return _concatenate(segments, order), order
+
+
+@dataclass(frozen=True)
+class RejectedVideoSettings:
+    """How v' is made from the sampled frames: the one definition the training config, the
+    collator, ``panodpo prepare --materialize-rejected-videos`` and both command lines share.
+
+    >>> RejectedVideoSettings("crop", crop_area_ratio=0.3).strategy
+    'crop'
+    >>> RejectedVideoSettings("flip")
+    Traceback (most recent call last):
+    ...
+    ValueError: rejected_video_strategy must be one of shuffle, crop, replace, shuffle_segments, swap_segments, not 'flip'
+    """
+
+    strategy: str = "shuffle"
+    crop_area_ratio: float = 0.2
+    blank_frame_ratio: float = 0.5
+    num_segments: int = 4
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"rejected_video_strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        if not 0 < self.crop_area_ratio < 1:
+            raise ValueError("crop_area_ratio must be in (0, 1)")
+        if not 0 < self.blank_frame_ratio <= 1:
+            raise ValueError("blank_frame_ratio must be in (0, 1]")
+        if self.num_segments < 1:
+            raise ValueError("num_video_segments must be >= 1")
+
+    def make(self, frames: Sequence[np.ndarray], *, seed: int, example_id: str) -> list[np.ndarray]:
+        """The rejected video of one example (same seed and id: same frames, run after run)."""
+        return make_rejected_video(frames, self.strategy, seed=seed, example_id=example_id, crop_area_ratio=self.crop_area_ratio,
+                                   blank_frame_ratio=self.blank_frame_ratio, num_segments=self.num_segments)
 
 
 def make_rejected_video(

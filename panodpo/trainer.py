@@ -320,12 +320,12 @@ class PanoDPOTrainer(DPOTrainer):
         return logps
 
     def _ref_cache_fingerprint(self, dataset: Dataset) -> str:
-        """What the cached reference log-probs depend on: TRL's (dataset, model) pair, plus the
-        settings that change the sequences (rejected videos, frames, active terms)."""
-        args = self.args
-        collator = (self.rows, args.rejected_video_strategy, args.crop_area_ratio, args.blank_frame_ratio,
-                    args.num_video_segments, args.num_frames, args.seed, args.video_column, self.media_root)
-        fingerprint = [Hasher.hash((dataset._fingerprint, self._precompute_model_hash, "panodpo-ref-logps", collator))]
+        """What the cached reference log-probs depend on: TRL's (dataset, model) pair, plus every
+        setting of the collator that makes the sequences (derived from its fields, not listed here,
+        so a new setting cannot be left out: ``max_length`` once was)."""
+        collator = self.data_collator
+        settings = collator.settings() if hasattr(collator, "settings") else repr(collator)
+        fingerprint = [Hasher.hash((dataset._fingerprint, self._precompute_model_hash, "panodpo-ref-logps", settings))]
         broadcast_object_list(fingerprint, from_process=0)  # rank-dependent under ZeRO-3: use rank 0's
         return fingerprint[0]
 

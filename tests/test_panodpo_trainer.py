@@ -225,6 +225,33 @@ def test_reference_log_probs_cached_on_disk_and_reused(dataset, tmp_path, monkey
     assert second.train_dataset["ref_logps"] == first.train_dataset["ref_logps"]
     make_trainer(on_disk, tmp_path, precompute_ref_log_probs=True, rejected_video_strategy="replace")
     assert len(calls) == 4  # other rejected videos: other reference log-probs
+    # The issue-18 bug: a max_length that truncates responses once reused the untruncated cache.
+    make_trainer(on_disk, tmp_path, precompute_ref_log_probs=True, max_length=first.data_collator([dataset[0]])["input_ids"].shape[1] - 3)
+    assert len(calls) == 6
+
+
+def test_every_collator_setting_keys_the_reference_cache(dataset, tmp_path):
+    import dataclasses
+
+    from panodpo.rejected_videos import RejectedVideoSettings
+
+    trainer = make_trainer(dataset, tmp_path, max_steps=1)
+    collator = trainer.data_collator
+    base = trainer._ref_cache_fingerprint(dataset)
+    changed = {
+        "num_frames": 3, "video_loss_weight": 0.5, "text_loss_weight": 0.0, "rejected_video": RejectedVideoSettings("crop"),
+        "seed": 7, "media_root": "/elsewhere", "video_column": "clip", "frame_cache_size": 8, "max_length": 100, "share_video_encoding": False,
+    }
+    settings = {f.name for f in dataclasses.fields(collator) if f.name != "processor"}
+    assert settings == set(changed), "a new collator setting: add it here so the test changes it too"
+    for name, value in changed.items():
+        trainer.data_collator = dataclasses.replace(collator, **{name: value})
+        assert trainer._ref_cache_fingerprint(dataset) != base, f"changing {name} kept the cached reference log-probs"
+    for name, value in {"crop_area_ratio": 0.3, "blank_frame_ratio": 0.2, "num_segments": 5}.items():
+        trainer.data_collator = dataclasses.replace(collator, rejected_video=dataclasses.replace(collator.rejected_video, **{name: value}))
+        assert trainer._ref_cache_fingerprint(dataset) != base, name
+    trainer.data_collator = dataclasses.replace(collator)
+    assert trainer._ref_cache_fingerprint(dataset) == base  # equal settings: the same key
 
 
 def test_max_length_truncates_responses_never_prompts(dataset):

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from temrobbench.files import atomic_path
 from temrobbench.video_io import EncodeSettings, output_size, write_video
 
 from ..media import frame_files, load_frames
-from ..rejected_videos import make_rejected_video
+from ..rejected_videos import RejectedVideoSettings
 from .perturbers import OpenAIPerturber, PerturbationCache, TemplatePerturber
 from .sharegptvideo import DpoRow, RowProblem, clean_prompt, read_rows
 
@@ -47,7 +47,7 @@ class PrepareConfig:
     max_concurrency: int = 8
     max_retries: int = 5
     materialize_rejected_videos: bool = False
-    rejected_video_strategy: str = "shuffle"
+    rejected_video: RejectedVideoSettings = field(default_factory=RejectedVideoSettings)  # as in training
     num_frames: int = 8
     seed: int = 0
     frames_fps: float = 1.0  # frame folders are encoded at this rate (ShareGPTVideo: 1 frame per second)
@@ -113,7 +113,7 @@ def _store_rejected_video(row: DpoRow, media_root: Path, out: Path, config: Prep
     target = out / "rejected_videos" / f"{file_stem(row.id)}.mp4"
     if not target.exists():
         frames = load_frames(row.video, config.num_frames, media_root)
-        rejected = make_rejected_video(frames, config.rejected_video_strategy, seed=config.seed, example_id=row.id)
+        rejected = config.rejected_video.make(frames, seed=config.seed, example_id=row.id)
         h, w = rejected[0].shape[:2]
         ow, oh = output_size(w, h, h)
         write_video([cv2.resize(f, (ow, oh)) for f in rejected], 1.0, target, EncodeSettings(max_height=oh))
