@@ -35,7 +35,9 @@ def panodpo_loss(
 
     Metrics (detached, batch means): ``<term>/loss``, ``<term>/reward_margin`` (beta times the
     difference of log-ratios), ``<term>/accuracy`` (share of examples with a positive margin) for
-    term in ``dpo``, ``dpov``, ``dpot`` (the last two only when weighted), and ``rewards/chosen``.
+    term in ``dpo``, ``dpov``, ``dpot`` (the last two only when weighted); and the DPO term under
+    TRL's ``DPOTrainer`` names too (``rewards/chosen``, ``rewards/rejected``, ``rewards/margins``,
+    ``rewards/accuracies``), so a PanoDPO run and a TRL DPO run plot on one chart.
 
     >>> policy = torch.tensor([[-1.0], [-3.0], [-2.0], [-1.5]])
     >>> ref = torch.zeros(4, 1)
@@ -50,7 +52,13 @@ def panodpo_loss(
     logratios = policy_logps - ref_logps
     weights = {"dpo": 1.0, "dpov": video_weight, "dpot": text_weight}
     loss = policy_logps.new_zeros(())
-    metrics: dict[str, torch.Tensor] = {"rewards/chosen": (beta * logratios[CHOSEN]).detach().mean()}
+    chosen_reward, rejected_reward = (beta * logratios[CHOSEN]).detach(), (beta * logratios[REJECTED]).detach()
+    metrics: dict[str, torch.Tensor] = {
+        "rewards/chosen": chosen_reward.mean(),
+        "rewards/rejected": rejected_reward.mean(),
+        "rewards/margins": (chosen_reward - rejected_reward).mean(),
+        "rewards/accuracies": (chosen_reward > rejected_reward).float().mean(),
+    }
     for name, row in TERMS.items():
         if weights[name] == 0:
             continue

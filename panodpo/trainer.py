@@ -40,6 +40,8 @@ from trl.models import prepare_deepspeed
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
+from temrobbench.reference import BIBTEX, PAPER_TITLE
+
 from .collator import PanoDPOCollator
 from .config import PanoDPOConfig
 from .loss import active_rows, panodpo_loss
@@ -183,9 +185,25 @@ def _per_sequence(features: Any, index: torch.Tensor) -> Any:
 class PanoDPOTrainer(DPOTrainer):
     """DPO + video-conditioned DPO + question-conditioned DPO for video LMMs (see module docstring).
 
-    ``train_dataset`` rows: ``id``, ``video`` (a video file or frames folder, relative to
-    ``media_root``, or a ``datasets`` Video), ``prompt``, ``chosen``, ``rejected`` and, when
-    ``text_loss_weight > 0``, ``rejected_prompt`` (see ``panodpo prepare``).
+    Args:
+        model: the policy: a transformers video LMM (or its hub id / path), wrapped with LoRA when
+            ``peft_config`` is given. Its vision tower is frozen; with PEFT the reference is this model
+            with the adapter disabled (no second copy).
+        ref_model: an explicit reference model instead (full fine-tuning without precomputed
+            reference log-probs); None uses the adapter-disabled policy, or a frozen copy.
+        args: a :class:`PanoDPOConfig` (DPOConfig plus the loss weights, rejected-video settings,
+            frames, shared video encoding).
+        data_collator: defaults to :class:`~panodpo.collator.PanoDPOCollator` built from ``args``.
+        train_dataset: rows with ``id``, ``video`` (a video file or frames folder, relative to
+            ``media_root``, or a ``datasets`` Video), ``prompt``, ``chosen``, ``rejected`` and, when
+            ``text_loss_weight > 0``, ``rejected_prompt`` (see ``panodpo prepare``).
+        eval_dataset: rows of the same form, evaluated with the same loss and metrics.
+        processing_class: the model's processor (loaded from ``model`` when that is a hub id or path).
+        peft_config: e.g. :func:`panodpo.default_lora_config` (LoRA on the language model, the
+            projector trained in full); None trains every unfrozen weight.
+        media_root: the folder relative video paths are resolved against.
+        dataset_name: the data's hub id or folder, named in the model card.
+        **kwargs: passed on to TRL's ``DPOTrainer`` (callbacks, optimizers, ...).
 
     Example (a tiny random Qwen2-VL, two steps on CPU)::
 
@@ -197,6 +215,8 @@ class PanoDPOTrainer(DPOTrainer):
 
     _tag_names = ["trl", "dpo", "panodpo", "video"]
     _name = "PanoDPO"
+    # The paper the method comes from, as TRL's trainers carry theirs (model cards cite it).
+    _paper = {"title": PAPER_TITLE, "id": "2505.14405", "citation": BIBTEX}
 
     def __init__(
         self,

@@ -69,6 +69,10 @@ def test_training_changes_trainable_parameters_only(dataset, tmp_path):
     for term in ("dpo", "dpov", "dpot"):
         for metric in ("loss", "reward_margin", "accuracy"):
             assert f"{term}/{metric}" in logs[-1]
+    # TRL's DPOTrainer names for the DPO term, so runs of both plot on one chart.
+    for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected"):
+        assert key in logs[-1], key
+    assert logs[-1]["rewards/margins"] == pytest.approx(logs[-1]["dpo/reward_margin"], abs=1e-6)
     assert logs[0]["loss"] == pytest.approx(3 * math.log(2), rel=1e-4)  # policy == reference at step 0
 
 

@@ -30,6 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+PAPER_TITLE = "Investigating and Enhancing the Robustness of Large Multimodal Models Against Temporal Inconsistency"
 CITATION = (
     'Liang et al., "Investigating and Enhancing the Robustness of Large Multimodal Models Against Temporal '
     'Inconsistency", arXiv:2505.14405, 2025'
