@@ -169,3 +169,29 @@ def freeze_vision_tower(model: torch.nn.Module) -> int:
             parameter.requires_grad_(False)
             frozen += parameter.numel()
     return frozen
+
+
+def lora_targets_missed(model: Any, target_modules: Any) -> list[str]:
+    """Linear layers of the language model that ``target_modules`` (a LoRA config's, as the user
+    gave it) names but that carry no LoRA once PEFT has wrapped ``model``.
+
+    PEFT rewrites the targets of some MoE model types (its transformers v4-to-v5 conversion maps
+    ``gate_proj``/``up_proj``/``down_proj`` onto fused expert weights, GLM-4.5V among them), which
+    silently leaves dense and shared-expert MLPs untrained; the trainer refuses such a run.
+    """
+    if not target_modules:
+        return []
+    base = _unwrap(model)
+    parts = find_model_parts(base)
+
+    def named(name: str) -> bool:
+        if isinstance(target_modules, str):
+            return re.fullmatch(target_modules, name) is not None
+        return any(name == t or name.endswith("." + t) for t in target_modules)
+
+    missed = []
+    for name, module in base.get_submodule(parts.language_model).named_modules():
+        full = f"{parts.language_model}.{name}"
+        if isinstance(module, torch.nn.Linear) and not name.endswith("base_layer") and not hasattr(module, "lora_A") and named(full):
+            missed.append(full)
+    return missed

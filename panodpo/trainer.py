@@ -25,6 +25,7 @@ behaviour with a PEFT model and ``ref_model=None``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 from typing import Any
@@ -45,7 +46,7 @@ from temrobbench.reference import BIBTEX, PAPER_TITLE
 from .collator import PanoDPOCollator
 from .config import PanoDPOConfig
 from .loss import active_rows, panodpo_loss
-from .model_parts import freeze_vision_tower
+from .model_parts import freeze_vision_tower, lora_targets_missed
 
 logger = logging.getLogger(__name__)
 
@@ -253,10 +254,18 @@ class PanoDPOTrainer(DPOTrainer):
         self._video_encoder = shared_video_encoder(model) if args.share_video_encoding and not isinstance(model, str) else None
         if isinstance(data_collator, PanoDPOCollator):
             data_collator.share_video_encoding = self._video_encoder is not None
+        # PEFT may rewrite the targets in place while wrapping: keep what was asked for.
+        asked_targets = copy.copy(getattr(peft_config, "target_modules", None))
         super().__init__(
             model, ref_model=ref_model, args=args, data_collator=data_collator, train_dataset=train_dataset,
             eval_dataset=eval_dataset, processing_class=processing_class, peft_config=peft_config, **kwargs,
         )
+        missed = lora_targets_missed(self.accelerator.unwrap_model(self.model), asked_targets) if peft_config is not None else []
+        if missed:
+            raise ValueError(f"{type(self.accelerator.unwrap_model(self.model).get_base_model()).__name__}: PEFT left {len(missed)} targeted "
+                             f"language-model layers without LoRA (e.g. {missed[0]}), a known PEFT rewrite of MoE targets for this model "
+                             "type; training would leave them frozen without a word. Pass a peft_config naming them differently, or train "
+                             "without PEFT.")
         freeze_vision_tower(self.model)
         # The frozen part of the vision tower gives the reference and the policy forward the same
         # outputs: with a live reference (adapter disabled), computed once per step.

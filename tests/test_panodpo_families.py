@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from panodpo.model_parts import find_model_parts
-from temrobbench.tiny_families import build_tiny
+from temrobbench.tiny_families import FAMILIES, build_tiny
 from test_model_matrix import family_params
 from torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
@@ -34,6 +34,13 @@ def dataset(tiny_benchmark):
     ])
 
 
+def _cannot_reach_the_loss(family: str, name: str, text_config) -> bool:
+    # ERNIE-4.5-VL routes video tokens to vision experts: in the last layer their output only feeds
+    # the video positions' final states, which no response token reads, so no gradient reaches them.
+    last = text_config.num_hidden_layers - 1
+    return family == "ernie4_5_vl_moe" and f"layers.{last}.mlp.vision_moe." in name
+
+
 @pytest.mark.parametrize("family", family_params())
 def test_a_panodpo_step_trains_lora_and_projector_and_freezes_the_vision_encoder(family, dataset, tmp_path):
     model, processor = build_tiny(family, seed=1)
@@ -42,8 +49,12 @@ def test_a_panodpo_step_trains_lora_and_projector_and_freezes_the_vision_encoder
     args = PanoDPOConfig(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, report_to=[], num_frames=4,
                          gradient_checkpointing=False, save_strategy="no", learning_rate=5e-2, warmup_ratio=0.0, seed=0,
                          rejected_video_strategy="shuffle")
-    trainer = PanoDPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor,
-                             peft_config=default_lora_config(model, r=4, alpha=8, dropout=0.0))
+    peft_config = default_lora_config(model, r=4, alpha=8, dropout=0.0)
+    if FAMILIES[family].panodpo_blocker:  # cannot be trained correctly yet: refused, never a silent partial run
+        with pytest.raises(ValueError, match="without LoRA"):
+            PanoDPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor, peft_config=peft_config)
+        return
+    trainer = PanoDPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor, peft_config=peft_config)
     peft_model = trainer.model
     base = peft_model.get_base_model()
     # (Two steps: LoRA B starts at zero, so A gets no gradient on the first.)
@@ -62,6 +73,6 @@ def test_a_panodpo_step_trains_lora_and_projector_and_freezes_the_vision_encoder
     assert encoder and not (encoder & changed), f"{family}: vision-encoder weights changed: {sorted(encoder & changed)[:3]}"
     projector = {n for n in trainable if parts.in_projector(n)}
     assert projector and projector <= changed, f"{family}: projector weights unchanged: {sorted(projector - changed)[:3]}"
-    lora = {n for n in trainable if "lora_" in n}
+    lora = {n for n in trainable if "lora_" in n and not _cannot_reach_the_loss(family, n, model.config.get_text_config())}
     assert lora and lora <= changed, f"{family}: LoRA weights unchanged: {sorted(lora - changed)[:3]}"
     assert changed <= trainable, f"{family}: frozen weights changed: {sorted(changed - trainable)[:3]}"
