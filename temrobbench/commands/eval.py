@@ -100,8 +100,14 @@ def run(args: argparse.Namespace) -> int:
                         "fix the cause and rerun the same command (failed queries are retried)", EXIT_RUNTIME)
     if not report.num_records:
         raise UserError("no query to evaluate: the benchmark has no rows in the chosen configs", f"--data {args.data}", "check --data and --configs", EXIT_RUNTIME)
+    from ..evaluation.explorer import write_benchmark_pointer, write_explorer
+
+    # Where the benchmark is, for report.html's videos and options (and `temrobbench report` later).
+    if write_benchmark_pointer(args.out, args.data):
+        write_explorer(Path(args.out) / "report.html", [report], [args.out], data=None)
     print(report.to_markdown())
     written = ["records.jsonl", "metrics.json", "report.md"] + [p for p in ("accuracy.png", "shortcut_margin.png") if report.plots_skipped is None and (Path(args.out) / p).exists()]
+    written += ["report.html", "benchmark.json"]
     print(f"\nOutputs: {args.out} ({', '.join(written)})")
     if report.plots_skipped:
         print(report.plots_skipped)

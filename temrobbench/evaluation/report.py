@@ -165,10 +165,12 @@ class EvalReport:
             plt.close(fig)
         return paths
 
-    def save(self, output_dir: str | os.PathLike, reference: str | None = None) -> list[Path]:
-        """Write ``metrics.json``, ``report.md`` and the plots into ``output_dir``; with
-        ``reference="paper"``, the report and ``paper_reference.png`` place this run among the
-        paper's published numbers."""
+    def save(self, output_dir: str | os.PathLike, reference: str | None = None, data: str | None = None) -> list[Path]:
+        """Write ``metrics.json``, ``report.md``, the plots and ``report.html`` (the explorer of the
+        items, ``evaluation.explorer``) into ``output_dir``; with ``reference="paper"``, the report
+        and ``paper_reference.png`` place this run among the paper's published numbers. ``data``:
+        the benchmark the page shows videos and options from (default: the folder's
+        ``benchmark.json``, written by ``temrobbench eval``)."""
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics.json").write_text(self.to_json(), encoding="utf-8")
@@ -182,4 +184,7 @@ class EvalReport:
                 paths.append(save_reference_plot(self, output_dir, reference))
         except ImportError:  # matplotlib is optional (the [plots] extra)
             self.plots_skipped = "plots not written: matplotlib is not installed (pip install 'temrobbench[plots]')"
+        from .explorer import write_explorer
+
+        paths.append(write_explorer(output_dir / "report.html", [self], [output_dir], data=data, reference=reference))
         return paths
