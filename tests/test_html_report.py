@@ -282,3 +282,32 @@ def test_browser_likelihood_run_shows_and_sorts_by_shortcut_margin(browser, tiny
     assert f"mean shortcut margin {margins[first]:.3f}" in page.locator("article.item").first.inner_text()
     page.close()
     assert problems == []
+
+
+def test_a_hub_benchmark_read_through_datasets_shows_frame_strips(runs, tmp_path, monkeypatch):
+    """A Hub id whose rows datasets can read (here: the same build loaded through datasets, video
+    bytes embedded, no MP4 files at hand) gives texts and frame strips, flipped items first."""
+    import base64
+
+    from datasets import load_dataset
+
+    from temrobbench.evaluation import explorer
+    from temrobbench.evaluation.data import load_items
+
+    bench = str(runs["bench"])
+    as_hub = {c: {s: load_dataset(bench, c, split=s, cache_dir=str(tmp_path / "cache")) for s in ("clean", "adversarial")}
+              for c in ("intrinsic", "extrinsic")}
+    monkeypatch.setattr(explorer, "_hub_items", lambda data: load_items(as_hub))
+    monkeypatch.setattr(explorer, "MAX_FRAME_STRIPS", 3)
+    folder = tmp_path / "hub_strips"
+    shutil.copytree(runs["b"], folder)
+    write_benchmark_pointer(folder, "ORG/temrobbench")
+    assert main(["report", str(folder)]) == 0
+    data = payload(folder / "report.html")
+    striped = [it for it in data["items"] if it.get("vc", {}).get("strip")]
+    assert len(striped) == 3 and all("o" in it for it in data["items"])  # options for all, strips for 3
+    answers = data["runs"][0]["a"]
+    assert {answers[it["id"]]["o"] for it in striped} == {"shortcut"}  # the shortcut taker's flips come first
+    jpeg = base64.b64decode(striped[0]["vc"]["strip"].split(",", 1)[1])
+    assert jpeg[:2] == b"\xff\xd8"
+    assert "frame strips" in (folder / "report.html").read_text(encoding="utf-8")

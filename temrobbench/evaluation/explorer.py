@@ -11,8 +11,10 @@ is embedded as JSON and the item list is rendered a page at a time, so the page 
 with no server and no network and stays fast on the full benchmark.
 
 Where the benchmark is: ``temrobbench eval`` writes ``benchmark.json`` (``{"data": ...}``) into its
-output folder. A local built folder gives videos and texts; a Hub id gives a note (download the
-dataset and pass ``--data`` to ``temrobbench report``); records alone still give the answers.
+output folder. A local built folder gives videos and texts. A Hub id is read through ``datasets``
+(its cache, or the Hub): texts, and a frame strip per video (the MP4 files are not at hand), for the
+:data:`MAX_FRAME_STRIPS` most telling items (flips first) so the page stays small; when it cannot be
+read either, a note says how to get it. Records alone still give the answers.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ OUTCOMES = {
 }
 ROLE_CODES = {"correct": "c", "shortcut": "s", "incorrect": "i", "invalid": "n"}
 MAX_OUTPUT_CHARS = 600
+#: Items that get frame strips when the videos are not local files (2 strips of ~10 KB each).
+MAX_FRAME_STRIPS = 150
+STRIP_FRAMES, STRIP_HEIGHT = 6, 64
 
 
 # --------------------------------------------------------------------------- benchmark location
@@ -85,9 +90,16 @@ def _load_rows(data: str | None, item_ids: set[str]) -> tuple[dict[str, dict], s
     if not is_built_folder(data):
         if Path(data).exists():
             return {}, f"{data} is not a built benchmark folder: the items show the model's answers only."
-        return {}, (f"The benchmark is {data} (not a local folder here), so its videos and texts are not at hand: the items show the model's answers only. "
-                    f"Download it (`huggingface-cli download --repo-type dataset {data} --local-dir DIR`) and run "
-                    "`temrobbench report RESULTS_DIR --data DIR` to see the videos.")
+        download = (f"download it (`huggingface-cli download --repo-type dataset {data} --local-dir DIR`) and run "
+                    "`temrobbench report RESULTS_DIR --data DIR`")
+        try:
+            pairs = _hub_items(data)
+        except Exception as err:  # noqa: BLE001 - offline, not found, gated: the page says so and shows the answers
+            return {}, (f"The benchmark is {data} (not a local folder here) and could not be read ({type(err).__name__}): the items show "
+                        f"the model's answers only. To see texts and videos, {download}.")
+        rows = {clean["id"]: {"clean": clean, "adversarial": adversarial} for clean, adversarial in pairs if clean["id"] in item_ids}
+        return rows, (f"The benchmark is {data}, read through datasets: its MP4 files are not at hand, so videos show as frame strips "
+                      f"for up to {MAX_FRAME_STRIPS} items, flipped ones first. To play the videos, {download}.")
     rows: dict[str, dict] = {}
     for config in ("intrinsic", "extrinsic"):
         for split in ("clean", "adversarial"):
@@ -99,6 +111,33 @@ def _load_rows(data: str | None, item_ids: set[str]) -> tuple[dict[str, dict], s
                 if row["id"] in item_ids:
                     rows.setdefault(row["id"], {})[split] = row
     return rows, ""
+
+
+def _hub_items(data: str) -> list[tuple[dict, dict]]:
+    """(clean, adversarial) rows of a benchmark on the Hub, videos as embedded bytes; fails fast
+    (instead of retrying for half a minute) when it is neither cached nor reachable."""
+    from ..errors import check_local_or_hub
+    from .data import load_items
+
+    check_local_or_hub(data, f"benchmark {data}", "dataset")
+    return load_items(data)
+
+
+def frame_strip(video: Any, frames: int = STRIP_FRAMES, height: int = STRIP_HEIGHT) -> str | None:
+    """A JPEG data URI of ``frames`` uniformly sampled frames side by side, or None when the video
+    does not decode (``video``: a ``datasets`` Video value with bytes, or a path)."""
+    import cv2
+    import numpy as np
+
+    from .frames import decode_frames
+
+    try:
+        sampled = decode_frames(video, frames)
+    except Exception:  # noqa: BLE001 - an undecodable video gets no strip, the page says so
+        return None
+    scaled = [cv2.resize(f, (max(1, round(f.shape[1] * height / f.shape[0])), height), interpolation=cv2.INTER_AREA) for f in sampled]
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(np.hstack(scaled), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 70])
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii") if ok else None
 
 
 # --------------------------------------------------------------------------- page data
@@ -154,7 +193,7 @@ def _run_answers(records: Sequence[dict], rounds: int) -> dict[str, dict]:
     return answers
 
 
-def _item(item_id: str, records: Sequence[dict], pair: dict | None, page_dir: Path, data: str | None) -> dict:
+def _item(item_id: str, records: Sequence[dict], pair: dict | None, page_dir: Path, data: str | None, strip: bool = False) -> dict:
     first = records[0]
     item = {"id": item_id, "p": first["perturbation"], "c": first["category"], "v": first.get("video_id", "")}
     if not pair or "clean" not in pair or "adversarial" not in pair:
@@ -162,6 +201,8 @@ def _item(item_id: str, records: Sequence[dict], pair: dict | None, page_dir: Pa
     clean, adversarial = pair["clean"], pair["adversarial"]
 
     def video(row: dict) -> dict:
+        if row["video"].get("bytes"):  # read through datasets: no file to play
+            return {"strip": frame_strip(row["video"]) if strip else None, "ok": False}
         path = Path(row["video"]["path"])
         if not path.is_absolute():
             path = Path(data) / path
@@ -191,7 +232,11 @@ def explorer_data(runs: Sequence[Any], labels: Sequence[str], page_dir: str | os
         note = f"{len(by_item) - len(pairs)} of {len(by_item)} evaluated items are not in {data} (another build?): they show the answers only."
     order = {name: i for i, name in enumerate(("intrinsic", "extrinsic"))}
     item_ids = sorted(by_item, key=lambda i: (order.get(by_item[i][0]["perturbation"], 9), i))
-    items = [_item(i, by_item[i], pairs.get(i), page_dir, data) for i in item_ids]
+    # Frame strips (videos not at hand as files): the most telling items first, flips before holds.
+    first_run = _run_answers(runs[0].records, runs[0].rounds) if runs else {}
+    priority = {"shortcut": 0, "incorrect": 1, "invalid": 2, "clean_wrong": 3, "held": 4}
+    striped = set(sorted(pairs, key=lambda i: (priority.get(first_run.get(i, {}).get("o"), 5), i))[:MAX_FRAME_STRIPS])
+    items = [_item(i, by_item[i], pairs.get(i), page_dir, data, strip=i in striped) for i in item_ids]
     run_data = []
     for report, label in zip(runs, labels):
         answers = _run_answers(report.records, report.rounds)
