@@ -29,11 +29,16 @@ def _available(family: str) -> bool:
     return module is not None and all(importlib.util.find_spec(r) for r in FAMILIES[family].requires)
 
 
-def family_params():
-    return [
-        pytest.param(name, marks=pytest.mark.skipif(not _available(name), reason=f"{name}: tiny builder or {FAMILIES[name].requires} missing"))
-        for name in FAMILIES
-    ]
+def family_params(trainable: bool = False):
+    """Every family as a pytest param; ``trainable=True`` skips those PanoDPO refuses (their
+    refusal is asserted in tests/test_panodpo_families.py)."""
+    params = []
+    for name, family in FAMILIES.items():
+        marks = [pytest.mark.skipif(not _available(name), reason=f"{name}: tiny builder or {family.requires} missing")]
+        if trainable and family.panodpo_blocker:
+            marks.append(pytest.mark.skip(reason=f"{name}: PanoDPO refuses it ({family.panodpo_blocker})"))
+        params.append(pytest.param(name, marks=marks))
+    return params
 
 
 @pytest.fixture(scope="module", params=family_params())

@@ -62,7 +62,7 @@ def logps_and_grads(trainer, batch):
     return logps.detach(), grads
 
 
-@pytest.mark.parametrize("family", family_params())
+@pytest.mark.parametrize("family", family_params(trainable=True))
 def test_shared_encoding_equals_the_plain_path(family, dataset, tmp_path):
     trainer = make_trainer(family, dataset, tmp_path)
     examples = [dataset[i] for i in range(2)]

@@ -7,8 +7,9 @@ video placeholder goes, the role markers, the generation prompt). Nothing is dow
 matrix (``tests/test_model_matrix.py``) runs the same invariants over every entry of
 :data:`FAMILIES`, and the README's model table is this list.
 
->>> sorted(FAMILIES)[:3]
-['gemma4', 'glm4v', 'internvl']
+>>> model, processor = build_tiny("qwen2_vl")
+>>> type(model).__name__, FAMILIES["qwen2_vl"].hub_example
+('Qwen2VLForConditionalGeneration', 'Qwen/Qwen2-VL-7B-Instruct')
 """
 
 from __future__ import annotations
