@@ -2,6 +2,14 @@
 every video follows it. A model trained on it learns the order of each task, the very shortcut
 TemRobBench's adversarial videos exploit (the mini reproduction's world, issue #5).
 
+With ``noncanonical_fraction`` > 0 (the mini reproduction's second, "mixed" world, issue #17), that
+share of the videos (exactly ``round(fraction * num_videos)``, chosen by a seeded draw) shows its
+task's steps in an edited order: the light or severe edit TemRobBench itself makes
+(:func:`temrobbench.items.build_its_item`), and the annotation follows the video. The prior stays
+strong (most videos are canonical) but the order can be read, and learned, from the frames. Each
+such entry carries ``"temporal_edit": {"category", "seed", "canonical"}`` so that the item which
+produced it can be rebuilt. With the default 0 the output is byte-identical to the canonical world.
+
 Each step is ``frames_per_step`` frames: the step's colour and stripe pattern in the centre, the
 task's colour in the border, light noise. Step names are single characters, one token each for a
 byte-level tokenizer. The output is a COIN-format source (``COIN.json`` + videos) for the normal
@@ -33,8 +41,11 @@ class PriorWorldConfig:
     size: int = 64
     fps: float = 2.0
     noise: float = 6.0
+    noncanonical_fraction: float = 0.0  # share of videos whose steps are shown in an edited order
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.noncanonical_fraction <= 1.0:
+            raise ValueError("noncanonical_fraction must lie in [0, 1]")
         if self.steps_per_task > len(self.vocabulary):
             raise ValueError("steps_per_task cannot exceed the vocabulary")
         if self.size % 64:
@@ -56,6 +67,32 @@ def world_tasks(config: PriorWorldConfig) -> list[tuple[str, list[str]]]:
             seen.add(order)
             tasks.append((f"Task{chr(ord('A') + len(tasks))}", list(order)))
     return tasks
+
+
+def noncanonical_videos(config: PriorWorldConfig) -> dict[int, str]:
+    """Index -> edit category (``light``/``severe``, alternating) of the videos shown out of order.
+
+    >>> picks = noncanonical_videos(PriorWorldConfig(num_videos=40, noncanonical_fraction=0.25))
+    >>> len(picks), sorted(set(picks.values()))
+    (10, ['light', 'severe'])
+    >>> noncanonical_videos(PriorWorldConfig())
+    {}
+    """
+    count = round(config.noncanonical_fraction * config.num_videos)
+    if count == 0:
+        return {}
+    # Its own generator: the canonical world's draws (noise, tasks) stay exactly as they were.
+    rng = random.Random(f"prior-world-noncanonical:{config.world_seed}:{config.seed}")
+    chosen = sorted(rng.sample(range(config.num_videos), count))
+    return {n: ("light", "severe")[k % 2] for k, n in enumerate(chosen)}
+
+
+def edited_order(video_id: str, task: str, canonical: list[str], category: str, seed: int) -> list[str]:
+    """The order a non-canonical video shows: the adversarial order of TemRobBench's ITS item."""
+    from .items import build_its_item
+
+    item = build_its_item(video_id, task, canonical, category, seed)
+    return [canonical[i] for i in item.adversarial.order]
 
 
 def _colour(index: int, count: int, saturation: int = 220) -> tuple[int, int, int]:
@@ -86,10 +123,16 @@ def synthesize_prior_world(out_dir: str | Path, config: PriorWorldConfig = Prior
     rng = np.random.default_rng(config.seed + 1000 * config.world_seed)
     database = {}
     step_seconds = config.frames_per_step / config.fps
+    edits = noncanonical_videos(config)
     for n in range(config.num_videos):
         task_index = n % len(tasks)
         name, order = tasks[task_index]
         video_id = f"world{config.world_seed}s{config.seed}_{n:04d}"
+        extra = {}
+        if n in edits:
+            canonical = order
+            order = edited_order(video_id, name, canonical, edits[n], config.seed)
+            extra = {"temporal_edit": {"category": edits[n], "seed": config.seed, "canonical": list(canonical)}}
         frames = [render_world_frame(config, task_index, step, rng) for step in order for _ in range(config.frames_per_step)]
         write_video(frames, config.fps, out_dir / "videos" / str(task_index) / f"{video_id}.mp4", EncodeSettings(max_height=config.size))
         database[video_id] = {
@@ -101,6 +144,7 @@ def synthesize_prior_world(out_dir: str | Path, config: PriorWorldConfig = Prior
                 {"id": str(config.vocabulary.index(step)), "segment": [k * step_seconds, (k + 1) * step_seconds], "label": step}
                 for k, step in enumerate(order)
             ],
+            **extra,
         }
     coin_path = out_dir / "COIN.json"
     with atomic_path(coin_path) as tmp:

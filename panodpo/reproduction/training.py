@@ -1,0 +1,105 @@
+"""Training of the mini reproduction: SFT from scratch, then preference training with PanoDPOTrainer."""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+
+def build_model(config):
+    """The tiny Qwen2-VL of the reproduction (hidden 64, 2 layers, vision depth 2, ~0.34M parameters)."""
+    from temrobbench.tiny_models import build_tiny_qwen2vl
+
+    return build_tiny_qwen2vl(hidden_size=config.hidden_size, num_layers=2, vision_depth=2, vision_dim=64, frame_size=56, seed=config.seed)
+
+
+def sft_model(config, examples: list[dict], log: list, cache: Path | None = None):
+    """The SFT model of one seed and world; with ``cache``, trained once and read back after that."""
+    import torch
+
+    model, processor = build_model(config)
+    if cache is not None and cache.exists():
+        model.load_state_dict(torch.load(cache, map_location="cpu", weights_only=True))
+        model.eval()
+        log.append({"stage": "sft", "loaded": str(cache)})
+        return model, processor
+    train_sft(model, processor, examples, config, log)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_suffix(".partial")
+        torch.save(model.state_dict(), partial)
+        partial.replace(cache)
+    return model, processor
+
+
+def train_sft(model, processor, examples: list[dict], config, log: list) -> None:
+    """Plain supervised fine-tuning on the answers (loss on answer tokens only)."""
+    import torch
+
+    from ..media import load_frames
+
+    frames = {}
+    encoded = []
+    for example in examples:
+        if example["video"] not in frames:
+            frames[example["video"]] = load_frames(example["video"], config.frames)
+        prompt = processor.apply_chat_template([{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": example["question"]}]}],
+                                               add_generation_prompt=True, tokenize=False)
+        full = prompt + example["answer"] + processor.tokenizer.eos_token
+        inputs = processor(text=[full], videos=[frames[example["video"]]], return_tensors="pt", do_sample_frames=False)
+        prompt_length = processor(text=[prompt], videos=[frames[example["video"]]], return_tensors="pt", do_sample_frames=False)["input_ids"].shape[1]
+        labels = inputs["input_ids"].clone()
+        labels[:, :prompt_length] = -100
+        encoded.append((inputs, labels))
+    pad = processor.tokenizer.pad_token_id
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.sft_lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 30))
+    rng = random.Random(f"mini-repro-sft:{config.seed}")
+    model.train()
+    for step in range(config.sft_steps):
+        batch = [encoded[rng.randrange(len(encoded))] for _ in range(config.sft_batch)]
+        length = max(b[0]["input_ids"].shape[1] for b in batch)
+        ids = torch.full((len(batch), length), pad)
+        labels = torch.full((len(batch), length), -100)
+        mask = torch.zeros((len(batch), length), dtype=torch.long)
+        mm = torch.zeros((len(batch), length), dtype=torch.long)
+        for row, (inputs, lab) in enumerate(batch):
+            n = inputs["input_ids"].shape[1]
+            ids[row, :n], labels[row, :n], mask[row, :n], mm[row, :n] = inputs["input_ids"][0], lab[0], 1, inputs["mm_token_type_ids"][0]
+        out = model(input_ids=ids, attention_mask=mask, mm_token_type_ids=mm, labels=labels,
+                    pixel_values_videos=torch.cat([b[0]["pixel_values_videos"] for b in batch]),
+                    video_grid_thw=torch.cat([b[0]["video_grid_thw"] for b in batch]))
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        if step % 100 == 0 or step == config.sft_steps - 1:
+            log.append({"stage": "sft", "step": step, "loss": out.loss.item()})
+    model.eval()
+
+
+def train_preference(sft_model, processor, rows: list[dict], variant: tuple[float, float, str], config, out_dir: Path, log: list):
+    """A copy of the SFT model trained with PanoDPOTrainer: ``variant`` = (lambda_v, lambda_t, rejected-video strategy)."""
+    from datasets import Dataset
+
+    from .. import PanoDPOConfig, PanoDPOTrainer
+
+    model = copy.deepcopy(sft_model)
+    args = PanoDPOConfig(
+        output_dir=str(out_dir), max_steps=config.pref_steps, per_device_train_batch_size=config.pref_batch, learning_rate=config.pref_lr,
+        beta=config.beta, video_loss_weight=variant[0], text_loss_weight=variant[1], num_frames=config.frames,
+        rejected_video_strategy=variant[2], num_video_segments=5, frame_cache_size=4096, precompute_ref_log_probs=True,
+        gradient_checkpointing=False, report_to=[], save_strategy="no", logging_steps=50, disable_tqdm=True, seed=config.seed,
+        warmup_ratio=0.1, lr_scheduler_type="cosine", disable_dropout=True,
+    )
+    trainer = PanoDPOTrainer(model, args=args, train_dataset=Dataset.from_list(rows), processing_class=processor)
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    for entry in trainer.state.log_history:
+        if "loss" in entry:
+            log.append({"stage": str(variant), **{k: v for k, v in entry.items() if isinstance(v, (int, float))}})
+    return trainer.model.eval()
