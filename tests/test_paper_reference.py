@@ -64,3 +64,14 @@ def test_report_command_and_plot(tmp_path, tiny_benchmark):
     assert main(["report", str(tmp_path / "run"), "--reference", "paper"]) == 0
     assert (tmp_path / "run" / "paper_reference.png").stat().st_size > 10_000
     assert "Beside the paper's published numbers" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_eval_command_places_the_run_among_the_paper_numbers(tmp_path, tiny_benchmark, capsys):
+    pytest.importorskip("matplotlib")
+    from temrobbench.cli import main
+
+    out = tmp_path / "run"
+    assert main(["eval", "--data", str(tiny_benchmark), "--model", "random", "--out", str(out), "--frames", "2", "--reference", "paper"]) == 0
+    assert "Beside the paper's published numbers" in capsys.readouterr().out
+    assert "Beside the paper's published numbers" in (out / "report.md").read_text()
+    assert (out / "paper_reference.png").stat().st_size > 10_000 and (out / "benchmark.json").exists()

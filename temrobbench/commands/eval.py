@@ -36,6 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--limit", type=int, default=None, help="first N items of each config")
     p.add_argument("--trust-video-prompt", action="store_true", help="add the trust-the-video system prompt (the paper's Prompt baseline)")
+    from ..reference import REFERENCES  # stdlib only: cheap at parser time
+
+    p.add_argument("--reference", choices=REFERENCES, default=None,
+                   help="place the run among published numbers ('paper': the paper's Tables 1, 3, 5, on its own 562-video build)")
     p.add_argument("--configs", nargs="+", default=["intrinsic", "extrinsic"], choices=["intrinsic", "extrinsic"], help="benchmark configs to evaluate")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that is not an earlier evaluation")
     p.add_argument("--model-args", type=model_args_type, default=None, metavar="K=V,...",
@@ -103,9 +107,12 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.explorer import write_benchmark_pointer, write_explorer
 
     # Where the benchmark is, for report.html's videos and options (and `temrobbench report` later).
-    if write_benchmark_pointer(args.out, args.data):
+    pointer_changed = write_benchmark_pointer(args.out, args.data)
+    if args.reference:  # tables, report.html and paper_reference.png again, with the published rows
+        report.save(args.out, reference=args.reference, data=args.data)
+    elif pointer_changed:
         write_explorer(Path(args.out) / "report.html", [report], [args.out], data=None)
-    print(report.to_markdown())
+    print(report.to_markdown(args.reference))
     written = ["records.jsonl", "metrics.json", "report.md"] + [p for p in ("accuracy.png", "shortcut_margin.png") if report.plots_skipped is None and (Path(args.out) / p).exists()]
     written += ["report.html", "benchmark.json"]
     print(f"\nOutputs: {args.out} ({', '.join(written)})")
