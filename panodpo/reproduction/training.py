@@ -37,6 +37,9 @@ def train_sft(model, processor, examples: list[dict], config, log: list) -> None
     """Plain supervised fine-tuning on the answers (loss on answer tokens only)."""
     import torch
 
+    from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
+    from temrobbench.prompt import video_chat_messages
+
     from ..media import load_frames
 
     frames = {}
@@ -44,11 +47,14 @@ def train_sft(model, processor, examples: list[dict], config, log: list) -> None
     for example in examples:
         if example["video"] not in frames:
             frames[example["video"]] = load_frames(example["video"], config.frames)
-        prompt = processor.apply_chat_template([{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": example["question"]}]}],
-                                               add_generation_prompt=True, tokenize=False)
+        # The evaluation adapter's prompt (messages, template switches, special tokens, frame timing).
+        prompt = processor.apply_chat_template(video_chat_messages(example["question"]), add_generation_prompt=True, tokenize=False,
+                                               **template_switches(processor))
         full = prompt + example["answer"] + processor.tokenizer.eos_token
-        inputs = processor(text=[full], videos=[frames[example["video"]]], return_tensors="pt", do_sample_frames=False)
-        prompt_length = processor(text=[prompt], videos=[frames[example["video"]]], return_tensors="pt", do_sample_frames=False)["input_ids"].shape[1]
+        video = video_kwargs([frames[example["video"]]])
+        special = adds_special_tokens(processor.tokenizer, prompt)
+        inputs = processor(text=[full], return_tensors="pt", add_special_tokens=special, **video)
+        prompt_length = processor(text=[prompt], return_tensors="pt", add_special_tokens=special, **video)["input_ids"].shape[1]
         labels = inputs["input_ids"].clone()
         labels[:, :prompt_length] = -100
         encoded.append((inputs, labels))
