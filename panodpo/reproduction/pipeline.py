@@ -116,8 +116,8 @@ def row_key(config: MiniReproConfig, row: str, variant: tuple[float, float, str]
     """
     if variant is None:
         return _slug(row.lower())
-    weights = (variant[0], variant[1], variant[2] if variant[0] > 0 else None)
-    return f"{'pano' if variant[0] or variant[1] else 'dpo'}-{_key(weights, config.pref_steps, config.pref_batch, config.pref_lr, config.beta)}"
+    weights = (float(variant[0]), float(variant[1]), variant[2] if variant[0] > 0 else None)  # 1 and 1.0: one key
+    return f"{'pano' if variant[0] or variant[1] else 'dpo'}-{_key(weights, config.pref_steps, config.pref_batch, float(config.pref_lr), float(config.beta))}"
 
 
 # ----------------------------------------------------------------------------------------------
