@@ -49,7 +49,8 @@ def training_examples(coin_path: Path, videos_dir: Path, seed: int) -> tuple[lis
     """
     from temrobbench.build import find_video_file
     from temrobbench.coin import load_coin
-    from temrobbench.items import ItemInfeasible, build_ets_absolute_item, build_ets_relative_item, build_its_item
+    from temrobbench.categories import CATEGORIES
+    from temrobbench.items import ItemInfeasible, build_its_item
     from temrobbench.prompt import render_prompt, rotation
 
     annotations = load_coin(coin_path)
@@ -60,12 +61,12 @@ def training_examples(coin_path: Path, videos_dir: Path, seed: int) -> tuple[lis
     for video in annotations.videos:
         path = str(find_video_file(videos_dir, video))
         events = [s.label for s in video.steps]
-        items = [(build_its_item(video.video_id, video.task, events, c, seed), "clean") for c in ("light", "severe")]
-        for make in (lambda: build_ets_absolute_item(video.video_id, events, seed), lambda: build_ets_relative_item(video.video_id, video.task, events, task_steps, seed)):
+        items = []
+        for category in CATEGORIES:  # the benchmark's own item builders, every category
             try:
-                items.append((make(), "clean"))
+                items.append((category.build_item(video.video_id, video.task, events, task_steps, seed), "clean"))
             except ItemInfeasible:
-                pass
+                continue  # as the build does: an infeasible item is skipped
         if video.video_id in edits:
             edit = edits[video.video_id]
             item = build_its_item(video.video_id, video.task, edit["canonical"], edit["category"], edit["seed"])

@@ -34,39 +34,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .glm4v import build_glm_v
+from .glm4v import GLM_SPECIAL_TOKENS, build_glm_v
 
+# GLM-4.1V's tokens, with the audio markers before the placeholders and GLM-4.5's reasoning and
+# tool tokens after them (the checkpoint's order, so ids match its layout).
 GLM45_SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "[MASK]",
-    "[gMASK]",
-    "[sMASK]",
-    "<sop>",
-    "<eop>",
-    "<|system|>",
-    "<|user|>",
-    "<|assistant|>",
-    "<|observation|>",
-    "<|begin_of_image|>",
-    "<|end_of_image|>",
-    "<|begin_of_video|>",
-    "<|end_of_video|>",
+    *GLM_SPECIAL_TOKENS[:14],
     "<|begin_of_audio|>",
     "<|end_of_audio|>",
-    "<|image|>",
-    "<|video|>",
-    "<|begin_of_box|>",
-    "<|end_of_box|>",
-    "<think>",
-    "</think>",
-    "<tool_call>",
-    "</tool_call>",
-    "<tool_response>",
-    "</tool_response>",
-    "<arg_key>",
-    "</arg_key>",
-    "<arg_value>",
-    "</arg_value>",
+    *GLM_SPECIAL_TOKENS[14:],
+    *(f"<{tag}>" for name in ("think", "tool_call", "tool_response", "arg_key", "arg_value") for tag in (name, "/" + name)),
 ]
 
 # Laid out as GLM-4.5V's (and GLM-4.6V's) chat template without the tool branches (rendered by

@@ -151,4 +151,5 @@ def check_options(adapter: str, given: dict[str, Any], known: Sequence[str]) -> 
     """
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise ValueError(f"{adapter} unknown option {', '.join(unknown)}; options: {', '.join(known)}")
+        valid = f"options: {', '.join(known)}" if known else "it takes none"
+        raise ValueError(f"{adapter} unknown option {', '.join(unknown)}; {valid}")
