@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from .qwen2_5_vl import QWEN_SPECIAL_TOKENS, trl_chat_template
-from .qwen3_vl import interleaved_mrope_section
+from .qwen3_vl import interleaved_mrope_section, qwen3_vl_processor
 
 
 def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size: int = 64) -> tuple[Any, Any]:
@@ -39,11 +39,8 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     """
     import torch
     from transformers import (
-        Qwen2VLImageProcessor,
         Qwen3_5Config,
         Qwen3_5ForConditionalGeneration,
-        Qwen3VLProcessor,
-        Qwen3VLVideoProcessor,
     )
 
     from ._tokenizers import byte_level_tokenizer
@@ -100,12 +97,4 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     )
     torch.manual_seed(seed)
     model = Qwen3_5ForConditionalGeneration(config).eval()
-    pixels = frame_size * frame_size
-    processor = Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=patch),
-        video_processor=Qwen3VLVideoProcessor(size={"shortest_edge": pixels, "longest_edge": pixels * 64}, patch_size=patch,
-                                              do_sample_frames=False, cap_pixels_per_frame=False),
-        tokenizer=tokenizer,
-        chat_template=template,
-    )
-    return model, processor
+    return model, qwen3_vl_processor(tokenizer, template, frame_size, patch)

@@ -42,7 +42,6 @@ def build_qwen3_vl_family(
 ) -> tuple[Any, Any]:
     """A random Qwen3-VL (dense or MoE, by ``config_class``/``model_class``) and its processor."""
     import torch
-    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     from ._tokenizers import byte_level_tokenizer
 
@@ -90,15 +89,7 @@ def build_qwen3_vl_family(
     )
     torch.manual_seed(seed)
     model = model_class(config).eval()
-    pixels = frame_size * frame_size
-    processor = Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=patch),
-        video_processor=Qwen3VLVideoProcessor(size={"shortest_edge": pixels, "longest_edge": pixels * 64}, patch_size=patch,
-                                              do_sample_frames=False, cap_pixels_per_frame=False),
-        tokenizer=tokenizer,
-        chat_template=template,
-    )
-    return model, processor
+    return model, qwen3_vl_processor(tokenizer, template, frame_size, patch)
 
 
 def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size: int = 64) -> tuple[Any, Any]:
@@ -111,3 +102,17 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
     return build_qwen3_vl_family(Qwen3VLConfig, Qwen3VLForConditionalGeneration, None, hidden_size, num_layers, seed, frame_size)
+
+
+def qwen3_vl_processor(tokenizer, template: str, frame_size: int, patch: int) -> Any:
+    """``Qwen3VLProcessor`` for frames of about ``frame_size`` px (Qwen3-VL, Qwen3-VL-MoE, Qwen3.5)."""
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+    pixels = frame_size * frame_size
+    return Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=patch),
+        video_processor=Qwen3VLVideoProcessor(size={"shortest_edge": pixels, "longest_edge": pixels * 64}, patch_size=patch,
+                                              do_sample_frames=False, cap_pixels_per_frame=False),
+        tokenizer=tokenizer,
+        chat_template=template,
+    )
