@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib.util
 import os
 import re
@@ -84,7 +85,9 @@ def run_cli(main: Callable[[list[str]], int | None], argv: Sequence[str] | None,
         if debug:
             raise
         user = as_user_error(err)
-        print(user.line(), file=sys.stderr)
+        from .redaction import redact
+
+        print(redact(user.line()), file=sys.stderr)  # a server's error text may quote a key
         return user.exit_code
 
 
@@ -97,6 +100,14 @@ def as_user_error(err: BaseException) -> UserError:
     remedy; anything else is named as unexpected, with the way to see the traceback."""
     if isinstance(err, UserError):
         return err
+    from .files import FolderBusyError
+
+    if isinstance(err, FolderBusyError):
+        return UserError(f"another run is writing into this folder ({err.holder})", err.folder,
+                         "wait for it to finish, or stop it, then rerun (finished work is kept)", EXIT_RUNTIME)
+    environment = environment_error(err)
+    if environment is not None:
+        return environment
     names = _class_names(err)
     if isinstance(err, ImportError) and (err.name or "").split(".")[0] in EXTRAS:
         return missing_extra(err.name.split(".")[0], "this command")
@@ -120,6 +131,91 @@ def as_user_error(err: BaseException) -> UserError:
     first_line = (str(err).strip().splitlines() or [""])[0]
     return UserError(f"unexpected {type(err).__name__}: {first_line}", None,
                      f"rerun with --debug (or {DEBUG_ENV}=1) for the traceback, and report it if it is a bug", EXIT_RUNTIME)
+
+
+# errno -> (what happened, what to do): failures of the machine, not of the program.
+_ENVIRONMENT_ERRNOS = {
+    errno.EACCES: ("permission denied", "choose a location you can write to (or read, for an input), or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "choose a location you can write to, or fix its permissions"),
+    errno.EROFS: ("read-only file system", "choose an output folder on a writable file system"),
+    errno.ENOSPC: ("no space left on the device", "free some space (or choose a folder on another disk) and rerun: finished work is kept"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or raise the quota, and rerun: finished work is kept"),
+    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) and rerun"),
+    errno.ENAMETOOLONG: ("file name too long", "choose a shorter output path"),
+    errno.EIO: ("input/output error", "check the disk, then rerun"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "check the path"),
+    errno.EISDIR: ("is a folder, not a file", "check the path"),
+    errno.ELOOP: ("too many levels of symbolic links", "check the path and its symlinks"),
+}
+
+
+class UnreadableDataFile(Exception):
+    """A data file of an earlier run (a Parquet shard of a built benchmark) that cannot be read:
+    truncated, overwritten, or its contents point outside their folder. Deliberately neither a
+    ValueError nor an OSError, so that no command's handler of bad arguments takes it for one."""
+
+    def __init__(self, path: str | os.PathLike, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path, self.detail = os.fspath(path), detail
+
+
+@contextlib.contextmanager
+def naming_path(path: str | os.PathLike) -> Iterator[None]:
+    """Give an OSError raised without a file name (pyarrow's writers raise ENOSPC so) the path
+    being written, so that its one line names it.
+
+    >>> try:
+    ...     with naming_path("/out/data/x.parquet"):
+    ...         raise OSError(errno.ENOSPC, "Error writing bytes to file")
+    ... except OSError as err:
+    ...     print(as_user_error(err).line())
+    error: no space left on the device (/out/data/x.parquet): free some space (or choose a folder on another disk) and rerun: finished work is kept
+    """
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None and err.errno is not None:
+            raise OSError(err.errno, err.strerror or str(err), os.fspath(path)) from err
+        raise
+
+
+def _subject_path(filename: str | os.PathLike) -> str:
+    """The path a user should look at: a temporary ``.partial-*`` file (see files.atomic_path)
+    is gone after the failure, so its folder is named instead."""
+    path = Path(os.fsdecode(filename))
+    return str(path.parent) if path.name.startswith(".partial-") else str(path)
+
+
+def environment_error(err: BaseException) -> UserError | None:
+    """The one line for a failure of the machine rather than the program (permissions, a full or
+    read-only disk, a truncated data file), naming the path; None for anything else."""
+    for cause in _chain(err):
+        if isinstance(cause, UnreadableDataFile):
+            return UserError(f"unreadable data file: {cause.detail}", cause.path,
+                             "rerun the command that wrote it (a build resumes and rewrites its shards), or download it again", EXIT_RUNTIME)
+        if isinstance(cause, OSError) and cause.errno in _ENVIRONMENT_ERRNOS:
+            what, hint = _ENVIRONMENT_ERRNOS[cause.errno]
+            filename = cause.filename or _first_quoted(str(cause))
+            return UserError(what, _subject_path(filename) if filename else None, hint, EXIT_RUNTIME)
+        names = _class_names(cause)
+        text = str(cause)
+        if names & {"ArrowInvalid", "ArrowIOError"} and any(k in text for k in ("Parquet", "parquet", "magic bytes", "footer")):
+            return UserError("unreadable Parquet file (truncated or not Parquet)", _path_in(text),
+                             "rebuild it (rerun the command that wrote it, with --overwrite if needed)", EXIT_RUNTIME)
+    return None
+
+
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def _path_in(text: str) -> str | None:
+    match = re.search(r"(/[^\s'\":]+\.parquet)", text) or re.search(r"'([^']+)'", text)
+    return match.group(1) if match else None
 
 
 def _first_quoted(text: str) -> str | None:
@@ -214,7 +310,9 @@ def find_media(folder: Path, suffixes: Iterable[str], limit: int = 100_000) -> P
 
 
 def _is_empty(folder: Path) -> bool:
-    return not any(folder.iterdir())
+    from .files import LOCK_NAME
+
+    return not any(p.name != LOCK_NAME for p in folder.iterdir())
 
 
 def check_output_dir(path: str | os.PathLike, flag: str, markers: Sequence[str], overwrite: bool = False, what: str = "this command") -> Path:
@@ -238,12 +336,14 @@ def check_output_dir(path: str | os.PathLike, flag: str, markers: Sequence[str],
 @contextlib.contextmanager
 def no_empty_folder_left(path: str | os.PathLike) -> Iterator[None]:
     """On a failure, remove ``path`` again if this command made it and it holds no file yet."""
+    from .files import LOCK_NAME
+
     path = Path(path)
     existed = path.exists()
     try:
         yield
     except BaseException:
-        if not existed and path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+        if not existed and path.is_dir() and not any(p.is_file() and p.name != LOCK_NAME for p in path.rglob("*")):
             shutil.rmtree(path, ignore_errors=True)
         raise
 
