@@ -28,12 +28,12 @@ from typing import Any, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-from .coin import CoinFormatError, CoinVideo, load_coin
+from .coin import CoinFormatError, CoinVideo, is_safe_video_id, load_coin
 from .eligibility import EligibilityRules, ineligibility_reason
 from .hub_layout import write_card, write_parquet_splits
 from .categories import CATEGORIES, PERTURBATIONS, categories_of
 from .items import ItemInfeasible, ItemSpec
-from .files import atomic_path
+from .files import atomic_path, contained_path, exclusive_lock
 from .video_io import VIDEO_EXTENSIONS, EncodeSettings, VideoDecodeError, concat_clips, encode_event_clips
 
 STATE_DIR = ".build"
@@ -69,14 +69,35 @@ class BuildResult:
         return self.report["num_videos_built"]
 
 
-def find_video_file(videos_dir: Path, video: CoinVideo) -> Path | None:
-    """``DIR/<id>.<ext>`` or COIN's download layout ``DIR/<recipe_type>/<id>.<ext>``."""
-    for folder in (videos_dir, videos_dir / video.recipe_type) if video.recipe_type else (videos_dir,):
+MISSING_VIDEO = "missing_video"
+OUTSIDE_ROOT = "video_outside_root"
+
+
+def locate_video(videos_dir: str | os.PathLike, video: CoinVideo) -> tuple[Path | None, str | None]:
+    """``(file, None)`` for ``DIR/<id>.<ext>`` or COIN's download layout ``DIR/<recipe_type>/<id>.<ext>``,
+    else ``(None, reason)``: ``missing_video``, or ``video_outside_root`` when a place looked at
+    resolves outside ``DIR`` (a ``..`` or absolute ``recipe_type``, a symlink out of the folder).
+
+    The annotation file decides where to look, so it must not make the build read, and embed in
+    a published benchmark, a file from elsewhere: what lies outside ``DIR`` is never opened.
+    """
+    if not is_safe_video_id(video.video_id):  # parse_video_entry refuses these; a CoinVideo made by hand may not
+        return None, OUTSIDE_ROOT
+    outside = False
+    for folder in (("", video.recipe_type) if video.recipe_type else ("",)):
         for ext in VIDEO_EXTENSIONS:
-            candidate = folder / f"{video.video_id}{ext}"
-            if candidate.is_file():
-                return candidate
-    return None
+            name = f"{video.video_id}{ext}"
+            candidate = contained_path(videos_dir, os.path.join(folder, name) if folder else name)
+            if candidate is None:
+                outside = True
+            elif candidate.is_file():
+                return candidate, None
+    return None, OUTSIDE_ROOT if outside else MISSING_VIDEO
+
+
+def find_video_file(videos_dir: str | os.PathLike, video: CoinVideo) -> Path | None:
+    """The video's file under ``videos_dir``, or None (see :func:`locate_video`)."""
+    return locate_video(videos_dir, video)[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -198,8 +219,12 @@ def build_benchmark(
     out_dir: str | os.PathLike,
     config: BuildConfig | None = None,
     progress: bool = True,
+    command: str = "temrobbench.build_benchmark",
 ) -> BuildResult:
     """Build TemRobBench from a COIN-format source into ``out_dir`` (see the module docstring).
+
+    The whole build holds ``out_dir``'s write lock (``command`` names this run to a second
+    writer, which is refused at once): two builds interleaving their shards would publish a mix.
 
     >>> import tempfile, os
     >>> from temrobbench.synth import SynthConfig, synthesize_coin
@@ -212,6 +237,22 @@ def build_benchmark(
     """
     config = config or BuildConfig()
     out_dir, videos_dir = Path(out_dir), Path(videos_dir)
+    with exclusive_lock(out_dir, command):
+        _remove_partials(out_dir)
+        return _build(coin_json, videos_dir, out_dir, config, progress)
+
+
+def _remove_partials(out_dir: Path) -> None:
+    """Delete the half-written files a killed build left (files.atomic_path's temporaries):
+    they never carry a final name, so nothing reads them, but each can be a whole shard's size.
+    Only safe under the lock: a live writer's temporary would vanish before its rename."""
+    for folder in (out_dir, out_dir / STATE_DIR, out_dir / "videos", out_dir / "data"):
+        for partial in (folder.glob(".partial-*") if folder == out_dir else folder.rglob(".partial-*")):
+            if partial.is_file():
+                partial.unlink()
+
+
+def _build(coin_json: str | os.PathLike, videos_dir: Path, out_dir: Path, config: BuildConfig, progress: bool) -> BuildResult:
     state_dir = out_dir / STATE_DIR
     coin = load_coin(coin_json)
     skipped_videos, skipped_items = _SkipLog(), _SkipLog()
@@ -224,9 +265,12 @@ def build_benchmark(
         if reason is not None:
             skipped_videos.add(reason, f"video {video.video_id!r}: {reason.replace('_', ' ')}")
             continue
-        source = find_video_file(videos_dir, video)
+        source, why = locate_video(videos_dir, video)
+        if why == OUTSIDE_ROOT:
+            skipped_videos.add(why, f"video {video.video_id!r}: recipe_type {video.recipe_type!r} or a symlink leads outside {videos_dir}; not read")
+            continue
         if source is None:
-            skipped_videos.add("missing_video", f"video {video.video_id!r}: no file {video.video_id}.<ext> in {videos_dir} or {videos_dir / video.recipe_type}")
+            skipped_videos.add(MISSING_VIDEO, f"video {video.video_id!r}: no file {video.video_id}.<ext> in {videos_dir} or {videos_dir / video.recipe_type}")
             continue
         candidates.append((video, source))
     num_eligible = len(candidates)
@@ -236,32 +280,32 @@ def build_benchmark(
     task_steps = coin.task_steps()
     selected: list[dict] = []
     next_candidate = 0
-    bar = tqdm(total=min(config.num_videos, num_eligible), desc="videos", unit="video", disable=not progress)
-    # Take candidates in their seeded order, as many at a time as are still needed, so the
-    # selection is the first num_videos that build, whatever the number of workers.
-    while len(selected) < config.num_videos and next_candidate < len(candidates):
-        need = config.num_videos - len(selected)
-        window = candidates[next_candidate : next_candidate + need]
-        next_candidate += len(window)
-        todo: list[VideoJob] = []
-        markers: dict[str, dict] = {}
-        for video, source in window:
-            marker = load_marker(state_dir, video.video_id)
-            if marker is not None:
-                markers[video.video_id] = marker
+    # A context manager: the bar ends its line before an error's one line is printed.
+    with tqdm(total=min(config.num_videos, num_eligible), desc="videos", unit="video", disable=not progress) as bar:
+        # Take candidates in their seeded order, as many at a time as are still needed, so the
+        # selection is the first num_videos that build, whatever the number of workers.
+        while len(selected) < config.num_videos and next_candidate < len(candidates):
+            need = config.num_videos - len(selected)
+            window = candidates[next_candidate : next_candidate + need]
+            next_candidate += len(window)
+            todo: list[VideoJob] = []
+            markers: dict[str, dict] = {}
+            for video, source in window:
+                marker = load_marker(state_dir, video.video_id)
+                if marker is not None:
+                    markers[video.video_id] = marker
+                    bar.update(1)
+                else:
+                    todo.append(VideoJob(video, str(source), str(state_dir), config.seed, config.encode, task_steps))
+            for marker in _run_jobs(todo, config.workers):
+                markers[marker["video_id"]] = marker
                 bar.update(1)
-            else:
-                todo.append(VideoJob(video, str(source), str(state_dir), config.seed, config.encode, task_steps))
-        for marker in _run_jobs(todo, config.workers):
-            markers[marker["video_id"]] = marker
-            bar.update(1)
-        for video, _ in window:
-            marker = markers[video.video_id]
-            if marker["ok"]:
-                selected.append(marker)
-            else:
-                skipped_videos.add(marker["reason"], marker["message"])
-    bar.close()
+            for video, _ in window:
+                marker = markers[video.video_id]
+                if marker["ok"]:
+                    selected.append(marker)
+                else:
+                    skipped_videos.add(marker["reason"], marker["message"])
 
     rows = _assemble_rows(selected, config.seed, skipped_items)
     counts: dict = {}
@@ -376,4 +420,4 @@ def _publish_videos(out_dir: Path, selected: list[dict], rows: list[dict]) -> No
                 shutil.copyfile(source, tmp)
 
 
-__all__ = ["BuildConfig", "BuildResult", "CoinFormatError", "build_benchmark", "assign_categories", "find_video_file"]
+__all__ = ["BuildConfig", "BuildResult", "CoinFormatError", "build_benchmark", "assign_categories", "find_video_file", "locate_video"]

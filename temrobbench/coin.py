@@ -3,7 +3,11 @@
 COIN.json looks like ``{"database": {youtube_id: {"duration", "class", "recipe_type", "subset",
 "annotation": [{"id", "segment": [start, end], "label"}]}}}``. A malformed file as a whole raises
 :class:`CoinFormatError`; a malformed video entry becomes a :class:`VideoProblem` that names the
-video id and the field, so one bad entry never stops a build.
+video id and the field, so one bad entry never stops a build. A video id that appears twice is
+a corrupt file (JSON would silently keep the last entry): :class:`DuplicateVideoIdError`.
+
+Text that reaches prompts (task classes, step labels) is made one line of printable text here,
+where it enters the project: a label holding ``"\nB. ..."`` must not render as an option line.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,15 @@ _SAFE_VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 class CoinFormatError(ValueError):
     """The annotation file as a whole cannot be read (not JSON, no ``database``...)."""
+
+
+class DuplicateVideoIdError(CoinFormatError):
+    """A video id is a key of ``database`` more than once: which entry is meant cannot be known."""
+
+    def __init__(self, path: str | Path, video_ids: list[str]) -> None:
+        self.path, self.video_ids = str(path), list(video_ids)
+        more = f" (and {len(video_ids) - 1} more)" if len(video_ids) > 1 else ""
+        super().__init__(f"{path}: duplicate video id {video_ids[0]!r}{more}")
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,17 @@ def is_safe_video_id(video_id: str) -> bool:
     return bool(_SAFE_VIDEO_ID.match(video_id))
 
 
+def clean_text(text: str) -> str:
+    """``text`` as one line of printable text: every run of whitespace (newlines and tabs
+    included) becomes one space, control and format characters are dropped, ends are stripped.
+
+    >>> clean_text("Cut\\nB. fake\\tstep\\x00 "), clean_text("a\\u202eb")
+    ('Cut B. fake step', 'ab')
+    """
+    kept = (" " if char.isspace() else char for char in text if char.isspace() or unicodedata.category(char) not in ("Cc", "Cf", "Cs"))
+    return " ".join("".join(kept).split())
+
+
 def _number(value: Any, video_id: str, field_name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise _EntryError("bad_annotation", f"{field_name} is {value!r}, not a number", field_name)
@@ -120,7 +145,8 @@ def parse_video_entry(video_id: str, entry: Any) -> CoinVideo:
     if duration <= 0:
         raise _EntryError("bad_annotation", f"duration is {duration}, not positive", "duration")
     task = entry.get("class")
-    if not isinstance(task, str) or not task.strip():
+    task = clean_text(task) if isinstance(task, str) else task
+    if not isinstance(task, str) or not task:
         raise _EntryError("bad_annotation", f"class is {task!r}, not a task name", "class")
     annotation = entry.get("annotation")
     if not isinstance(annotation, list):
@@ -147,13 +173,13 @@ def parse_video_entry(video_id: str, entry: Any) -> CoinVideo:
                 f"{where}.segment",
             )
         label = segment_entry.get("label")
-        if not isinstance(label, str) or not label.strip():
+        if not isinstance(label, str) or not clean_text(label):
             raise _EntryError("bad_annotation", f"{where}.label is {label!r}, not a step name", f"{where}.label")
-        steps.append(Step(label=label.strip(), start=start, end=min(end, duration), step_id=str(segment_entry.get("id", ""))))
+        steps.append(Step(label=clean_text(label), start=start, end=min(end, duration), step_id=str(segment_entry.get("id", ""))))
     steps.sort(key=lambda s: (s.start, s.end))
     return CoinVideo(
         video_id=video_id,
-        task=task.strip(),
+        task=task,
         recipe_type=str(entry.get("recipe_type", "")),
         subset=str(entry.get("subset", "")),
         duration=duration,
@@ -173,14 +199,19 @@ def load_coin(path: str | Path) -> CoinAnnotations:
     (['v1'], [('a/b', 'bad_video_id')])
     """
     path = Path(path)
+    duplicates: dict[int, tuple[dict, list[str]]] = {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_remembering_duplicates(duplicates))
     except FileNotFoundError:
         raise CoinFormatError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CoinFormatError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise CoinFormatError(f"{path}: expected a top-level object with a 'database' object of videos")
+    if "database" in duplicates.get(id(data), ({}, []))[1]:
+        raise CoinFormatError(f"{path}: the top-level key 'database' appears more than once")
+    if id(data["database"]) in duplicates:
+        raise DuplicateVideoIdError(path, duplicates[id(data["database"])][1])
     result = CoinAnnotations(path=str(path))
     for video_id, entry in data["database"].items():
         try:
@@ -190,3 +221,23 @@ def load_coin(path: str | Path) -> CoinAnnotations:
                 VideoProblem(video_id=str(video_id), reason=err.reason, message=f"{path}: video {video_id!r}: {err.message}", field=err.field)
             )
     return result
+
+
+def _remembering_duplicates(duplicates: dict[int, tuple[dict, list[str]]]):
+    """A ``json`` ``object_pairs_hook`` that builds plain dicts and records, by the ``id`` of each
+    object built, the keys it held more than once (``json`` alone keeps the last silently)."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        repeated: list[str] = []
+        for key, value in pairs:
+            if key in obj and key not in repeated:
+                repeated.append(key)
+            obj[key] = value
+        if repeated:
+            # Keep the object itself too: one dropped as a duplicate's old value would otherwise
+            # be freed and its id reused by a later object, which would inherit its repeats.
+            duplicates[id(obj)] = (obj, repeated)
+        return obj
+
+    return hook

@@ -20,11 +20,14 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from .features import CONFIGS, SPLITS, row_features
-from .files import atomic_path
+from .errors import UnreadableDataFile, naming_path
+from .files import atomic_path, contained_path
 
 ROW_GROUP_SIZE = 16  # rows carry whole videos: small row groups keep streaming reads small
-# Resume state of `temrobbench build` and `panodpo prepare`, and half-written files, stay local.
-PUBLISH_IGNORE = [".build/**", ".prepare/**", ".cache/**", "**/.partial-*", ".partial-*"]
+# Resume state of `temrobbench build` and `panodpo prepare`, half-written files and the writer's
+# lock stay local; so does every other hidden file or folder (an editor's, the OS's): the layout
+# publishes none. Patterns are fnmatch'ed against posix paths, where ``*`` also matches ``/``.
+PUBLISH_IGNORE = [".build/**", ".prepare/**", ".cache/**", "**/.partial-*", ".partial-*", ".lock", "**/.lock", ".*", "**/.*"]
 
 
 def shard_name(split: str, index: int, total: int) -> str:
@@ -60,12 +63,14 @@ def write_parquet_shards(folder: Path, shards: Sequence[Sequence[dict]], names: 
     and prepared preference data.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    for name, shard in tqdm(list(zip(names, shards)), desc=desc, disable=not progress):
-        with atomic_path(folder / name) as tmp:
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for start in range(0, max(len(shard), 1), row_group_size):
-                    batch = [_embed_media(media_root, row, media_columns) for row in shard[start : start + row_group_size]]
-                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    with tqdm(total=len(shards), desc=desc, disable=not progress) as bar:  # its line ends before any error's
+        for name, shard in zip(names, shards):
+            with naming_path(folder / name), atomic_path(folder / name) as tmp:
+                with pq.ParquetWriter(tmp, schema) as writer:
+                    for start in range(0, max(len(shard), 1), row_group_size):
+                        batch = [_embed_media(media_root, row, media_columns) for row in shard[start : start + row_group_size]]
+                        writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            bar.update(1)
 
 
 def _embed_media(root: Path, row: dict, columns: Sequence[str]) -> dict:
@@ -290,10 +295,28 @@ def read_local_split(folder: str | os.PathLike, config: str, split: str) -> list
     files = split_files(folder, config, split)
     rows: list[dict[str, Any]] = []
     for path in files:
+        rows += _read_shard_rows(folder, path)
+    return rows
+
+
+def _read_shard_rows(folder: Path, path: Path) -> list[dict[str, Any]]:
+    """One shard's rows (see ``read_local_split``); a shard that does not read, or whose rows
+    name a video outside ``folder``, raises :class:`UnreadableDataFile` naming it."""
+    rows: list[dict[str, Any]] = []
+    try:
         parquet = pq.ParquetFile(path)
         columns = [name for name in parquet.schema_arrow.names if name != "video"] + ["video.path"]
-        for batch in parquet.iter_batches(columns=columns):
-            for row in batch.to_pylist():
-                row["video"] = {"path": str(folder / row["video"]["path"]), "bytes": None}
-                rows.append(row)
+        batches = [batch.to_pylist() for batch in parquet.iter_batches(columns=columns)]
+    except (pa.ArrowException, OSError) as err:
+        if isinstance(err, OSError) and err.errno is not None:
+            raise  # the machine's failure (permissions, I/O), not the file's: named as such
+        raise UnreadableDataFile(path, "truncated, or not a Parquet file") from err
+    for batch in batches:
+        for row in batch:
+            # The row's path is data: a shard from elsewhere must not make a reader open (and
+            # send to a model server) a file outside the benchmark folder.
+            if contained_path(folder, row["video"]["path"] or "") is None:
+                raise UnreadableDataFile(path, f"row {row.get('id')!r} names a video outside the benchmark folder: {row['video']['path']!r}")
+            row["video"] = {"path": str(folder / row["video"]["path"]), "bytes": None}
+            rows.append(row)
     return rows

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..build import STATE_DIR, BuildConfig, build_benchmark, find_video_file
-from ..coin import CoinFormatError, load_coin
+from ..build import OUTSIDE_ROOT, STATE_DIR, BuildConfig, build_benchmark, locate_video
+from ..coin import CoinAnnotations, CoinFormatError, DuplicateVideoIdError, load_coin
 from ..eligibility import EligibilityRules
 from ..errors import EXIT_RUNTIME, UserError, at_least, check_output_dir, existing_dir, existing_file, in_range, most_common_cause, no_empty_folder_left
 from ..video_io import VIDEO_EXTENSIONS, EncodeSettings
@@ -49,14 +49,31 @@ def validate(args: argparse.Namespace) -> None:
     check_output_dir(args.out, "--out", BUILD_MARKERS, args.overwrite, "temrobbench build")
     try:
         source = load_coin(coin)
+    except DuplicateVideoIdError as err:
+        more = f" and {len(err.video_ids) - 1} more" if len(err.video_ids) > 1 else ""
+        raise UserError(f"duplicate video id {err.video_ids[0]!r}{more} in {coin.name}", f"--coin {coin}",
+                        "the annotation file is corrupt (which entry is meant cannot be told): keep one entry per id, or restore the file") from None
     except CoinFormatError as err:
         raise UserError("not a COIN annotation file", f"--coin {coin}", str(err).replace(f"{coin}: ", "")) from None
-    if not any(find_video_file(videos, video) for video in source.videos):
-        example = next(iter(source.videos), None)
-        found = f"it holds no video file ({', '.join(VIDEO_EXTENSIONS[:3])}...)" if not any(p.suffix.lower() in VIDEO_EXTENSIONS for p in videos.rglob("*")) \
-            else "none of its files is named after a COIN video id"
-        layout = f"{example.video_id}.mp4 or {example.recipe_type}/{example.video_id}.mp4" if example else "<id>.mp4"
-        raise UserError(f"no video of {coin.name} found: {found}", f"--videos {videos}", f"expected files like {layout}")
+    _check_some_video_found(source, coin, videos)
+
+
+def _check_some_video_found(source: CoinAnnotations, coin: Path, videos: Path) -> None:
+    """Refuse a --videos folder in which no annotated video is found, saying why."""
+    reasons = set()
+    for video in source.videos:
+        found, why = locate_video(videos, video)
+        if found is not None:
+            return
+        reasons.add(why)
+    if OUTSIDE_ROOT in reasons:
+        raise UserError(f"no video of {coin.name} found inside the folder: its recipe_type paths or symlinks lead outside it", f"--videos {videos}",
+                        "give the folder that holds the video files themselves (files outside --videos are never read)")
+    example = next(iter(source.videos), None)
+    found = f"it holds no video file ({', '.join(VIDEO_EXTENSIONS[:3])}...)" if not any(p.suffix.lower() in VIDEO_EXTENSIONS for p in videos.rglob("*")) \
+        else "none of its files is named after a COIN video id"
+    layout = f"{example.video_id}.mp4 or {example.recipe_type}/{example.video_id}.mp4" if example else "<id>.mp4"
+    raise UserError(f"no video of {coin.name} found: {found}", f"--videos {videos}", f"expected files like {layout}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
         rules=EligibilityRules(args.min_steps, args.min_distinct_labels, args.min_total_duration, args.max_total_duration),
         encode=EncodeSettings(max_height=args.max_height, max_fps=args.max_fps, crf=args.crf),
     )
+    # build_benchmark holds --out's lock for the whole run: a second build there stops at once,
+    # naming this one (the lock dies with its process, so a kill -9 leaves none behind).
     with no_empty_folder_left(args.out):
-        result = build_benchmark(args.coin, args.videos, args.out, config)
+        result = build_benchmark(args.coin, args.videos, args.out, config, command=f"temrobbench build --coin {args.coin} --out {args.out}")
     report = result.report
     if report["num_videos_built"] == 0:
         reasons = [reason for reason, n in report["skipped_videos"].items() for _ in range(n)]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import EXIT_RUNTIME, UserError, check_hub_reachable, existing_dir
+from ..files import exclusive_lock
 from ..hub_layout import PUBLISH_IGNORE, upload_plan, write_card
 
 
@@ -27,12 +28,21 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
     printed or written anywhere. The card is re-rendered with ``repo_id`` in its usage snippets.
     """
     folder = Path(folder)
-    plan = upload_plan(folder)
-    report_path = folder / "build_report.json"
-    if report_path.is_file() and "num_videos_built" in json.loads(report_path.read_text()):
-        write_card(folder, json.loads(report_path.read_text()), repo_id=repo_id)
-    if dry_run:
-        return plan
+    upload_plan(folder)  # refuses a folder that is not built, before the lock could create it
+    # The card is rewritten and the files read while uploading: a build or prepare still writing
+    # into the folder would publish half a benchmark, so push is one more writer to exclude.
+    with exclusive_lock(folder, f"temrobbench push {folder} --repo-id {repo_id}"):
+        plan = upload_plan(folder)
+        report_path = folder / "build_report.json"
+        if report_path.is_file() and "num_videos_built" in json.loads(report_path.read_text()):
+            write_card(folder, json.loads(report_path.read_text()), repo_id=repo_id)
+        if dry_run:
+            return plan
+        _upload(folder, repo_id, private, revision)
+    return plan
+
+
+def _upload(folder: Path, repo_id: str, private: bool, revision: str | None) -> None:
     from huggingface_hub import HfApi
 
     api = HfApi()
@@ -45,7 +55,6 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
         ignore_patterns=PUBLISH_IGNORE,
         commit_message="Upload TemRobBench build",
     )
-    return plan
 
 
 def check_token(repo_id: str) -> None:
