@@ -34,6 +34,13 @@ def is_retryable(error: Exception) -> bool:
     return isinstance(error, openai.APIStatusError) and error.status_code >= 500
 
 
+def is_key_refusal(error: Exception) -> bool:
+    """401 or 403: the key (or the account behind it) is refused; no retry, no later request can succeed."""
+    import openai
+
+    return isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError))
+
+
 def backoff_delays(initial: float, maximum: float) -> Iterator[float]:
     """Seconds to wait before each retry: exponential from ``initial``, capped at ``maximum``, with
     jitter in [50%, 100%] so concurrent workers do not retry in lockstep.

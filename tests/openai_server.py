@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -30,16 +31,29 @@ def legacy_server_rules(body: dict) -> tuple[int, dict] | None:
     return None
 
 
+def key_refused_body(status: int, headers: dict) -> dict:
+    """A 401/403 body that quotes the key and the Authorization header back, as careless servers do."""
+    auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+    key = auth.removeprefix("Bearer ")
+    return {"error": {"message": f"Incorrect API key provided: {key}. You sent Authorization: {auth}", "type": "invalid_request_error",
+                      "param": None, "code": "invalid_api_key"}}
+
+
 class FakeOpenAIServer:
     """Answers ``POST /v1/chat/completions`` with ``reply(body)``: the text, or a dict with
     ``content`` and optionally ``reasoning_content``, ``finish_reason`` and ``usage`` (a reasoning
     model). ``fail(n) -> status`` makes the n-th request (0-based) fail with that HTTP status (or
-    None to answer); ``reject(body) -> (status, error body) | None`` refuses a request by its
-    parameters (e.g. :func:`reasoning_model_rules`)."""
+    None to answer), with the error body ``fail_body(status, headers)`` (default: "injected
+    failure"; e.g. :func:`key_refused_body`, which quotes the key as some servers do);
+    ``reject(body) -> (status, error body) | None`` refuses a request by its parameters (e.g.
+    :func:`reasoning_model_rules`). ``delay`` seconds before each answer keep requests in flight; ``port`` (default: a free one)
+    restarts a server at an earlier one's address."""
 
     def __init__(self, reply: Callable[[dict], str | dict], fail: Callable[[int], int | None] = lambda n: None, logprobs: Callable[[dict], dict] | None = None,
-                 reject: Callable[[dict], tuple[int, dict] | None] = lambda body: None):
+                 reject: Callable[[dict], tuple[int, dict] | None] = lambda body: None,
+                 fail_body: Callable[[int, dict], dict] | None = None, delay: float = 0.0, port: int = 0):
         self.reply, self.fail, self.logprobs, self.reject = reply, fail, logprobs, reject
+        self.fail_body, self.delay = fail_body, delay
         self.rejected = 0
         self.requests: list[dict] = []
         self.headers: list[dict] = []
@@ -60,8 +74,11 @@ class FakeOpenAIServer:
                     server.headers.append(dict(self.headers))
                 status = server.fail(n)
                 refusal = server.reject(body)
+                if server.delay:
+                    time.sleep(server.delay)
                 if status is not None:
-                    payload = json.dumps({"error": {"message": "injected failure", "type": "server_error"}}).encode()
+                    error = server.fail_body(status, dict(self.headers)) if server.fail_body else {"error": {"message": "injected failure", "type": "server_error"}}
+                    payload = json.dumps(error).encode()
                     self.send_response(status)
                 elif refusal is not None:
                     with server.lock:
@@ -86,7 +103,8 @@ class FakeOpenAIServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # ``port``: a restarted server at the same address (the base URL is part of a run's model identity).
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

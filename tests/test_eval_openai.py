@@ -49,7 +49,8 @@ def test_persistent_failures_are_recorded_and_retried_on_rerun(tiny_benchmark, t
     assert report.num_errors == 5 and server.count == 5 * 3  # each query: 1 try + 2 retries
     records = read_records(tmp_path / "records.jsonl")
     assert all(r["role"] == "invalid" and "InternalServerError" in r["error"] for r in records)
-    with FakeOpenAIServer(reply=lambda body: "A") as server:
+    port = server.httpd.server_address[1]  # the server restarted at its address: the same model, resumed
+    with FakeOpenAIServer(reply=lambda body: "A", port=port) as server:
         model = OpenAIVideoLM("m", server.base_url, initial_backoff=0.001)
         report = evaluate_temporal_robustness(model, tiny_benchmark, num_frames=2, output_dir=tmp_path, limit=1, configs=("intrinsic",), progress=False)
     assert report.num_errors == 0 and server.count == 5

@@ -65,7 +65,8 @@ def test_reasoning_model_budget_truncations_and_usage(tiny_benchmark, tmp_path, 
     # The budget is part of the run's settings: a rerun with another one cannot mix into these records.
     settings = json.loads((tmp_path / "run.json").read_text())
     assert settings["model_options"]["max_new_tokens"] == 8192 and settings["model_options"]["reasoning"] is True
-    with FakeOpenAIServer(reply=_reasoning_reply(), reject=reasoning_model_rules) as server:
+    port = server.httpd.server_address[1]  # restarted at its address (the base URL is part of the model's identity)
+    with FakeOpenAIServer(reply=_reasoning_reply(), reject=reasoning_model_rules, port=port) as server:
         with pytest.raises(ValueError, match="holds records of another run"):
             evaluate_temporal_robustness(f"openai:gpt-5-mini@{server.base_url}", tiny_benchmark, num_frames=2, limit=1, output_dir=tmp_path, progress=False,
                                          model_kwargs={"max_new_tokens": 1024})

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
 from ..evaluation.model_args import model_args_type
+from ..files import exclusive_lock
 
 from ..errors import (
     EXIT_RUNTIME,
@@ -23,6 +25,8 @@ from ..errors import (
 
 # Files that mark a folder as an earlier evaluation (resumed, not refused).
 EVAL_MARKERS = ("records.jsonl", "records.rank*.jsonl", "run.json")
+# Options per item (evaluation.protocol.NUM_OPTIONS, kept here so that validation imports nothing heavy).
+NUM_OPTIONS = 4
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="hf:<id-or-path> | openai:<model>[@base_url] | random | blind:<hf spec>")
     p.add_argument("--out", required=True, help="output folder: records.jsonl, metrics.json, report.md, plots")
     p.add_argument("--frames", type=int, default=32, help="frames sampled uniformly per video")
-    p.add_argument("--rounds", type=int, default=4, help="adversarial rounds of rotated options")
+    p.add_argument("--rounds", type=int, default=4, help="adversarial rounds of rotated options (at most 4, the number of options)")
     p.add_argument("--scoring", choices=("generate", "likelihood", "choice"), default="generate")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--limit", type=int, default=None, help="first N items of each config")
@@ -41,7 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", choices=REFERENCES, default=None,
                    help="place the run among published numbers ('paper': the paper's Tables 1, 3, 5, on its own 562-video build)")
     p.add_argument("--configs", nargs="+", default=["intrinsic", "extrinsic"], choices=["intrinsic", "extrinsic"], help="benchmark configs to evaluate")
-    p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that is not an earlier evaluation")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty --out that is not an earlier evaluation; or start over in one of another "
+                        "benchmark, model or settings (its records, metrics and reports are removed)")
     p.add_argument("--model-args", type=model_args_type, default=None, metavar="K=V,...",
                    help="adapter options, e.g. max_new_tokens=8192,reasoning_effort=low for openai: (recorded in the run's settings)")
     p.set_defaults(func=run)
@@ -74,6 +80,9 @@ def validate(args: argparse.Namespace) -> None:
     """Everything checkable before the model loads or any folder is made."""
     at_least(args.frames, 1, "--frames")
     at_least(args.rounds, 1, "--rounds")
+    if args.rounds > NUM_OPTIONS:  # round r and r + 4 show the same rotation: repeats, not new rounds
+        raise UserError(f"must be at most {NUM_OPTIONS} (the number of options: more rounds would repeat rotations), not {args.rounds}",
+                        "--rounds", f"give --rounds 1 to {NUM_OPTIONS}")
     at_least(args.batch_size, 1, "--batch-size")
     at_least(args.limit, 1, "--limit")
     check_local_or_hub(args.data, f"--data {args.data}", "dataset", _benchmark_problem)
@@ -81,18 +90,38 @@ def validate(args: argparse.Namespace) -> None:
     check_output_dir(args.out, "--out", EVAL_MARKERS, args.overwrite, "temrobbench eval")
 
 
+def _lock_command(args: argparse.Namespace) -> str:
+    """This run as the lock file names it to a second writer (secrets redacted)."""
+    from ..redaction import redact
+
+    return redact(f"temrobbench eval --data {args.data} --model {args.model} --out {args.out}")
+
+
 def run(args: argparse.Namespace) -> int:
     validate(args)
+    # One writer per --out. Under a launcher every rank runs this command into the same folder
+    # (each with its own record file): rank 0 holds the lock for all of them.
+    lock = exclusive_lock(args.out, _lock_command(args)) if int(os.environ.get("RANK", "0") or 0) == 0 else contextlib.nullcontext()
+    with no_empty_folder_left(args.out), lock:
+        return _evaluate(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_temporal_robustness
     from ..evaluation.picking import UnscorableResponseError
+    from ..evaluation.run_file import RunMismatchError
 
     try:
-        with no_empty_folder_left(args.out):
-            report = evaluate_temporal_robustness(
-                args.model, args.data, num_frames=args.frames, rounds=args.rounds, scoring=args.scoring,
-                output_dir=args.out, batch_size=args.batch_size, limit=args.limit,
-                system_prompt=True if args.trust_video_prompt else None, configs=tuple(args.configs), model_kwargs=args.model_args,
-            )
+        report = evaluate_temporal_robustness(
+            args.model, args.data, num_frames=args.frames, rounds=args.rounds, scoring=args.scoring,
+            output_dir=args.out, batch_size=args.batch_size, limit=args.limit,
+            system_prompt=True if args.trust_video_prompt else None, configs=tuple(args.configs), model_kwargs=args.model_args,
+            overwrite=args.overwrite,
+        )
+    except RunMismatchError as err:  # nothing was changed: the folder still holds the other run's results
+        hint = ("pass --overwrite to discard them and start over, or give another --out" if err.legacy
+                else "give another --out, or pass --overwrite to discard its results and start over")
+        raise UserError(f"--out holds the results of another run ({err.describe()})", f"--out {args.out}", hint) from None
     except UnscorableResponseError as err:  # e.g. no log-probabilities: its message holds the cause and the remedy
         what, _, hint = str(err).partition(": ")
         raise UserError(what, f"--model {args.model}, --scoring {args.scoring}", hint or None) from None

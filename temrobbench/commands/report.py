@@ -4,10 +4,10 @@ with two or more folders, one page comparing the runs item by item."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..errors import UserError, existing_dir
+from ..files import exclusive_lock
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,8 +34,35 @@ def _load(folder: str):
     records = read_all_records(out)
     if not records:
         raise UserError("no records here (no records.jsonl)", out, "give the --out folder of a `temrobbench eval` run")
-    settings = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
-    return out, EvalReport.from_records(records, model=settings.get("model", ""), scoring=settings.get("scoring", ""), rounds=settings.get("rounds", 4))
+    from ..evaluation.run_file import RunMismatchError, read_run
+
+    try:
+        settings = read_run(out) or {}
+    except RunMismatchError:  # an unreadable run.json: the records still say what they are
+        settings = {}
+    report = EvalReport.from_records(records, model=settings.get("model", ""), scoring=settings.get("scoring", ""), rounds=settings.get("rounds", 4))
+    return out, report, settings
+
+
+def _check_benchmark(data: str | None, loaded: list, digests: dict) -> None:
+    """Refuse ``--data`` when it is not the benchmark a run evaluated (by the digest its
+    ``run.json`` records; runs from before it recorded one are not checked)."""
+    if data is None:
+        return
+    from ..evaluation.data import benchmark_digest, load_items
+    from ..evaluation.run_file import short
+
+    for folder, _, settings in loaded:
+        recorded = settings.get("benchmark")
+        if not isinstance(recorded, dict) or not recorded.get("sha256"):
+            continue
+        configs, limit = tuple(recorded.get("configs") or ("intrinsic", "extrinsic")), recorded.get("limit")
+        if (configs, limit) not in digests:
+            digests[configs, limit] = benchmark_digest(load_items(data, configs, limit))
+        digest = digests[configs, limit]
+        if digest != recorded["sha256"]:
+            raise UserError(f"not the benchmark this run evaluated (benchmark {short(digest)} vs the run's {short(recorded['sha256'])}, in {folder})",
+                            f"--data {data}", f"give the benchmark the run evaluated ({recorded.get('source') or 'see its run.json'}), or leave out --data")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,12 +76,15 @@ def run(args: argparse.Namespace) -> int:
         return _compare(args)
     if args.out is not None:
         raise UserError("--out is for comparing two or more RESULTS_DIRs", "--out", "one folder's page is always RESULTS_DIR/report.html")
-    out, report = _load(args.results_dir[0])
-    if args.data is not None:  # remembered for the next report
-        from ..evaluation.explorer import write_benchmark_pointer
+    loaded = _load(args.results_dir[0])
+    _check_benchmark(args.data, [loaded], {})
+    out, report, _ = loaded
+    with exclusive_lock(out, f"temrobbench report {out}"):  # not while an eval writes into the folder
+        if args.data is not None:  # remembered for the next report
+            from ..evaluation.explorer import write_benchmark_pointer
 
-        write_benchmark_pointer(out, args.data)
-    paths = report.save(out, reference=args.reference, data=args.data)
+            write_benchmark_pointer(out, args.data)
+        paths = report.save(out, reference=args.reference, data=args.data)
     print(report.to_markdown(args.reference))
     print("\nWrote " + ", ".join(str(p) for p in paths))
     if report.plots_skipped:
@@ -66,11 +96,12 @@ def _compare(args: argparse.Namespace) -> int:
     from ..evaluation.explorer import write_explorer
 
     loaded = [_load(folder) for folder in args.results_dir]
-    folders, reports = [f for f, _ in loaded], [r for _, r in loaded]
+    _check_benchmark(args.data, loaded, {})
+    folders, reports = [f for f, _, _ in loaded], [r for _, r, _ in loaded]
     page = Path(args.out) if args.out else folders[0] / "compare.html"
     if page.suffix.lower() not in (".html", ".htm"):
         raise UserError("the comparison page must be an .html file", f"--out {args.out}", "e.g. --out compare.html")
-    for folder, report in loaded:
+    for folder, report, _ in loaded:
         print(f"## {folder}\n\n{report.to_markdown(args.reference)}\n")
     path = write_explorer(page, reports, folders, data=args.data, reference=args.reference)
     print(f"Wrote {path} (open it in a browser: {len(reports)} runs, the items whose outcome differs first)")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import hashlib
+import json
+import os
+from typing import Any, Mapping, Sequence
 
 from ..features import CONFIGS, SPLITS
 
@@ -41,3 +44,33 @@ def load_items(data: Any, configs: tuple[str, ...] = CONFIGS, limit: int | None 
             ids = ids[:limit]
         pairs += [(rows["clean"][i], rows["adversarial"][i]) for i in ids]
     return pairs
+
+
+#: The row fields that decide what a query asks and how its answer is scored: the benchmark's
+#: identity hashes these (not the video bytes, nor paths, which differ between copies).
+IDENTITY_FIELDS = ("id", "perturbation", "category", "video_id", "question", "descriptions", "options", "option_roles",
+                   "answer", "shortcut", "events", "order")
+
+
+def benchmark_digest(items: Sequence[tuple[dict, dict]]) -> str:
+    """sha256 over the identity fields of every (clean, adversarial) row, in evaluation order:
+    another build (other answers, roles or orderings), a rebuild in place or another ``limit``
+    gives another digest; a copy of the same build, a download of it or its Hub twin the same.
+
+    >>> row = {"id": "a", "options": ["x", "y"], "option_roles": ["correct", "shortcut"]}
+    >>> benchmark_digest([(row, row)]) == benchmark_digest([(row, {**row, "option_roles": ["shortcut", "correct"]})])
+    False
+    """
+    h = hashlib.sha256()
+    for pair in items:
+        for row in pair:
+            fields = {name: row.get(name) for name in IDENTITY_FIELDS}
+            h.update(json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8") + b"\n")
+    return h.hexdigest()
+
+
+def benchmark_identity(items: Sequence[tuple[dict, dict]], configs: Sequence[str], limit: int | None, source: Any = None) -> dict[str, Any]:
+    """What ``run.json`` records of the benchmark a run evaluated: the digest of its items, the
+    configs and limit used, and (for people, never compared) where it was read from."""
+    where = str(source) if isinstance(source, (str, os.PathLike)) else ("in-memory datasets" if source is not None else None)
+    return {"sha256": benchmark_digest(items), "items": len(items), "configs": list(configs), "limit": limit, "source": where}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -10,16 +9,20 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
+from ..errors import environment_error
 from ..prompt import TRUST_THE_VIDEO_SYSTEM_PROMPT
+from ..redaction import redact
 from .answer_parsing import parse_answer
-from .data import load_items
+from .data import benchmark_identity, load_items
 from .frames import decode_frames
 from .models import SCORING_MODES, VideoLM, resolve_model
+from .models.base import FatalModelError
 from .picking import UnscorableResponseError, pick_letter, pick_option
-from .protocol import PlannedQuery, plan_item, render_query, video_key
-from .records import RecordWriter, read_all_records, record_key
+from .protocol import NUM_OPTIONS, PlannedQuery, plan_item, render_query, video_key
+from .records import RecordWriter, read_all_records, record_key, repair_records
 from .report import EvalReport
 from .requests import VideoLMRequest
+from .run_file import check_run, discard_results, owned_files, write_run
 
 
 def _distributed_rank() -> tuple[int, int]:
@@ -124,6 +127,7 @@ def evaluate_temporal_robustness(
     configs: Sequence[str] = ("intrinsic", "extrinsic"),
     progress: bool = True,
     model_kwargs: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> EvalReport:
     """Evaluate ``model`` on TemRobBench ``data`` and return an :class:`EvalReport`.
 
@@ -134,8 +138,12 @@ def evaluate_temporal_robustness(
     log-probabilities after the prompt; records the shortcut margin) or ``choice`` (the
     log-likelihood of each option's text as the answer, highest wins, as lm-evaluation-harness
     scores multiple choice). ``system_prompt=True`` uses the trust-the-video prompt (the paper's
-    "Prompt" baseline). With ``output_dir``, records stream to ``records.jsonl`` and a rerun
-    resumes; metrics, tables and plots are saved beside them.
+    "Prompt" baseline). ``rounds``: at most the 4 options (more would repeat rotations). With
+    ``output_dir``, records stream to ``records.jsonl`` and a rerun resumes; metrics, tables and
+    plots are saved beside them. The folder belongs to one run: ``run.json`` records the
+    benchmark's identity (a digest of the items evaluated), the model's and the settings, and a
+    rerun with any of them changed raises :class:`~temrobbench.evaluation.run_file.RunMismatchError`
+    (a ValueError) unless ``overwrite=True``, which discards the folder's results and starts over.
 
     >>> import tempfile, os
     >>> from temrobbench.synth import SynthConfig, synthesize_coin
@@ -152,58 +160,86 @@ def evaluate_temporal_robustness(
         raise ValueError(f"scoring must be one of {', '.join(SCORING_MODES)}, not {scoring!r}")
     if rounds < 1:
         raise ValueError("rounds must be >= 1")
+    if rounds > NUM_OPTIONS:
+        raise ValueError(f"rounds must be at most {NUM_OPTIONS}, the number of options (round r and r + {NUM_OPTIONS} show the same order), not {rounds}")
     lm = resolve_model(model, **(model_kwargs or {}))
     if scoring not in lm.scoring_modes:
         raise ValueError(f"{lm.name} supports scoring {', '.join(lm.scoring_modes)}, not {scoring!r}")
     system = TRUST_THE_VIDEO_SYSTEM_PROMPT if system_prompt is True else (system_prompt or None)
 
     items = load_items(data, tuple(configs), limit)
+    fewest = min((len(row["options"]) for pair in items for row in pair), default=NUM_OPTIONS)
+    if rounds > fewest:
+        raise ValueError(f"rounds must be at most {fewest}, the number of options of the benchmark's items, not {rounds}")
     queries = [q for clean, adversarial in items for q in plan_item(clean, adversarial, rounds)]
     rank, world = _distributed_rank()
     out = Path(output_dir) if output_dir is not None else None
     records_path = None if out is None else out / ("records.jsonl" if world == 1 else f"records.rank{rank}.jsonl")
-    if out is not None:
-        settings = {"model": lm.identity or lm.name, "scoring": scoring, "num_frames": num_frames, "rounds": rounds, "system_prompt": system is not None}
-        if getattr(lm, "run_options", None):  # e.g. an API model's token budget: a resumed run cannot mix two
-            settings["model_options"] = lm.run_options
-        _check_run_settings(out, settings)
-    # Resume from every record file of the folder, so a rerun under another world size (or a
-    # single process after a sharded run) neither repeats nor loses queries.
-    done = {record_key(r): r for r in (read_all_records(out) if out is not None else []) if not r.get("error")}
-    records: list[dict[str, Any]] = list(done.values())
-
-    groups: OrderedDict[str, list[PlannedQuery]] = OrderedDict()
-    for query in queries:
-        groups.setdefault(video_key(query.row), []).append(query)
-    # Under accelerate/torchrun each rank takes every world-th video; records merge by key.
-    group_list = [g for i, g in enumerate(groups.values()) if i % world == rank]
-    pending = [[q for q in g if q.key not in done] for g in group_list]
-    pending = [g for g in pending if g]
     barrier = _RankBarrier(world) if out is not None else None
-    writer = RecordWriter(records_path) if records_path else None
-    bar = tqdm(total=sum(len(g) for g in pending), desc=f"eval {lm.name}", unit="query", disable=not progress)
     try:
-        for group in pending:
-            records += _run_group(lm, group, num_frames, scoring, system, batch_size, writer, bar)
-    finally:
-        bar.close()
-        if writer:
-            writer.close()
+        if out is not None:
+            settings = {"model": lm.identity or lm.name, "scoring": scoring, "num_frames": num_frames, "rounds": rounds, "system_prompt": system is not None}
+            if getattr(lm, "run_options", None):  # e.g. an API model's token budget: a resumed run cannot mix two
+                settings["model_options"] = lm.run_options
+            settings["benchmark"] = benchmark_identity(items, configs, limit, source=data)
+            settings["model_identity"] = lm.model_identity
+            _prepare_folder(out, settings, overwrite, barrier, rank, world)
+        # Resume from every record file of the folder, so a rerun under another world size (or a
+        # single process after a sharded run) neither repeats nor loses queries.
+        done = {record_key(r): r for r in (read_all_records(out) if out is not None else []) if not r.get("error")}
+        records: list[dict[str, Any]] = list(done.values())
 
-    if out is not None and world > 1:
+        groups: OrderedDict[str, list[PlannedQuery]] = OrderedDict()
+        for query in queries:
+            groups.setdefault(video_key(query.row), []).append(query)
+        # Under accelerate/torchrun each rank takes every world-th video; records merge by key.
+        group_list = [g for i, g in enumerate(groups.values()) if i % world == rank]
+        pending = [[q for q in g if q.key not in done] for g in group_list]
+        pending = [g for g in pending if g]
+        writer = RecordWriter(records_path) if records_path else None
+        bar = tqdm(total=sum(len(g) for g in pending), desc=f"eval {lm.name}", unit="query", disable=not progress)
         try:
-            barrier.wait()
+            for group in pending:
+                records += _run_group(lm, group, num_frames, scoring, system, batch_size, writer, bar)
         finally:
+            bar.close()
+            if writer:
+                writer.close()
+
+        if out is not None and world > 1:
+            barrier.wait()
+            if rank != 0:
+                return EvalReport.from_records(records, model=lm.name, scoring=scoring, rounds=rounds)
+            records = read_all_records(out)
+    finally:
+        if barrier is not None:
             barrier.close()
-        if rank != 0:
-            return EvalReport.from_records(records, model=lm.name, scoring=scoring, rounds=rounds)
-        records = read_all_records(out)
-    elif barrier is not None:
-        barrier.close()
     report = EvalReport.from_records(records, model=lm.name, scoring=scoring, rounds=rounds)
     if out is not None:
         report.save(out)
     return report
+
+
+def _prepare_folder(out: Path, settings: dict[str, Any], overwrite: bool, barrier: "_RankBarrier", rank: int, world: int) -> None:
+    """Check ``run.json`` (refuse another run, or start over), record this run's, and move
+    damaged record lines aside. Under a launcher every rank reads the old ``run.json`` before any
+    rank changes the folder, so all ranks decide alike, and all wait until the folder is ready
+    before reading records."""
+    barrier.wait()
+    start_over = check_run(out, settings, overwrite)
+    barrier.wait()
+    out.mkdir(parents=True, exist_ok=True)
+    if start_over:
+        discard_results(out, rank, world)
+    write_run(out, settings)
+    for path in owned_files(out, ("records.jsonl", "records.rank*.jsonl"), rank, world):
+        repair_records(path)
+    barrier.wait()
+
+
+def _failure(err: BaseException) -> str:
+    """A failed query's error text, as recorded: secrets redacted (a server may quote the key)."""
+    return redact(f"{type(err).__name__}: {err}")
 
 
 def _run_group(lm: VideoLM, group: list[PlannedQuery], num_frames: int, scoring: str, system: str | None, batch_size: int, writer: RecordWriter | None, bar) -> list[dict]:
@@ -213,7 +249,9 @@ def _run_group(lm: VideoLM, group: list[PlannedQuery], num_frames: int, scoring:
         frames = decode_frames(group[0].row["video"], num_frames) if num_frames > 0 else []
         error = None
     except Exception as err:  # noqa: BLE001 - a bad video fails its items, not the run
-        frames, error = [], f"video {group[0].row['video_id']}: cannot decode ({type(err).__name__}: {err})"
+        if environment_error(err) is not None:
+            raise  # a full disk or a refused permission fails the run, with its path, not the items
+        frames, error = [], f"video {group[0].row['video_id']}: cannot decode ({_failure(err)})"
     requests = [
         VideoLMRequest(
             item_id=q.row["id"], video_id=q.row["video_id"], perturbation=q.row["perturbation"], category=q.row["category"],
@@ -231,7 +269,9 @@ def _run_group(lm: VideoLM, group: list[PlannedQuery], num_frames: int, scoring:
                 answers = _answer(lm, scoring, requests[batch])
                 batch_error = None
             except Exception as err:  # noqa: BLE001 - e.g. API errors after retries: recorded, retried on rerun
-                answers, batch_error = None, f"{type(err).__name__}: {err}"
+                if isinstance(err, FatalModelError) or environment_error(err) is not None:
+                    raise  # e.g. a refused key or a full disk: no query can succeed; nothing recorded
+                answers, batch_error = None, _failure(err)
                 stop = err if isinstance(err, UnscorableResponseError) else None
         else:
             answers, batch_error = None, error
@@ -255,17 +295,3 @@ def _run_group(lm: VideoLM, group: list[PlannedQuery], num_frames: int, scoring:
         if stop is not None:
             raise stop  # recorded above; every further query would fail the same way
     return out
-
-
-def _check_run_settings(out: Path, settings: dict[str, Any]) -> None:
-    """Refuse to resume a run with other settings: its records would mix two experiments."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "run.json"
-    if path.exists():
-        previous = json.loads(path.read_text(encoding="utf-8"))
-        if previous != settings:
-            raise ValueError(f"{out} holds records of another run ({previous}); use another output_dir or delete it")
-        return
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(settings, indent=2), encoding="utf-8")
-    os.replace(tmp, path)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..files import atomic_path
+from ..redaction import redact
 
 #: The file in an eval output folder naming the benchmark it ran on.
 BENCHMARK_POINTER = "benchmark.json"
@@ -168,7 +169,7 @@ def _query(record: dict) -> list:
     margin = record.get("shortcut_margin")
     error = record.get("error") or record.get("invalid_reason")
     query = [-1 if record["setting"] == "clean" else int(record["round"]), choice, index, ROLE_CODES.get(record.get("role"), "n"),
-             None if margin is None else round(float(margin), 3), output, None if not error else str(error)[:200]]
+             None if margin is None else round(float(margin), 3), output, None if not error else redact(error)[:200]]
     while query[-1] is None:  # trailing nulls left out: 8,430 queries a run add up
         query.pop()
     return query

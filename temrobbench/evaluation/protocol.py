@@ -13,6 +13,10 @@ from typing import Any, Mapping
 from ..prompt import render_prompt, rotation
 
 
+#: Options per item: rounds beyond it would repeat rotations (round r and r + 4 show the same order).
+NUM_OPTIONS = 4
+
+
 @dataclass(frozen=True)
 class PlannedQuery:
     """A query before its frames are decoded."""

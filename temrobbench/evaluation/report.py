@@ -171,13 +171,18 @@ class EvalReport:
         and ``paper_reference.png`` place this run among the paper's published numbers. ``data``:
         the benchmark the page shows videos and options from (default: the folder's
         ``benchmark.json``, written by ``temrobbench eval``)."""
+        from .records import naming
+
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.json").write_text(self.to_json(), encoding="utf-8")
-        (output_dir / "report.md").write_text(self.to_markdown(reference) + "\n", encoding="utf-8")
+        with naming(output_dir / "metrics.json"):
+            (output_dir / "metrics.json").write_text(self.to_json(), encoding="utf-8")
+        with naming(output_dir / "report.md"):
+            (output_dir / "report.md").write_text(self.to_markdown(reference) + "\n", encoding="utf-8")
         paths = [output_dir / "metrics.json", output_dir / "report.md"]
         try:
-            paths += self.save_plots(output_dir)
+            with naming(output_dir):
+                paths += self.save_plots(output_dir)
             if reference:
                 from ..reference import save_reference_plot
 
@@ -186,5 +191,6 @@ class EvalReport:
             self.plots_skipped = "plots not written: matplotlib is not installed (pip install 'temrobbench[plots]')"
         from .explorer import write_explorer
 
-        paths.append(write_explorer(output_dir / "report.html", [self], [output_dir], data=data, reference=reference))
+        with naming(output_dir / "report.html"):
+            paths.append(write_explorer(output_dir / "report.html", [self], [output_dir], data=data, reference=reference))
         return paths

@@ -19,6 +19,7 @@ import importlib
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
+from ...errors import UserError
 from ..requests import VideoLMRequest
 
 SCORING_MODES = ("generate", "likelihood", "choice")
@@ -37,6 +38,15 @@ class VideoLM(ABC):
     name: str = "model"
     #: What must match for a run to resume into existing records (defaults to ``name``).
     identity: str | None = None
+
+    @property
+    def model_identity(self) -> dict[str, Any]:
+        """What identifies this model's answers, recorded in ``run.json`` so that a rerun with
+        another model (other weights, another server, another seed) is refused instead of resumed:
+        ``{"name": ...}`` plus, where an adapter knows them, a content ``fingerprint`` of a local
+        folder, a Hub ``revision`` (None when unknown: only the name is then compared), a
+        ``base_url`` or a ``seed``. Never a key or a token."""
+        return {"name": self.identity or self.name}
 
     @abstractmethod
     def generate(self, requests: Sequence[VideoLMRequest]) -> list[str]:
@@ -65,6 +75,11 @@ class VideoLM(ABC):
         if cls.option_logprobs is not VideoLM.option_logprobs:
             modes.append("choice")
         return tuple(modes)
+
+
+class FatalModelError(UserError):
+    """A model failure that no later query would survive (e.g. a refused API key): the evaluation
+    stops at once, records nothing for it, and the command line prints its one line."""
 
 
 #: Built-in spec prefixes: prefix -> (module, factory, usage). The one place they are declared.

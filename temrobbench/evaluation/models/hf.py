@@ -21,6 +21,7 @@ import inspect
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from ...errors import check_model_source
@@ -85,7 +86,27 @@ class HFVideoLM(VideoLM):
             load_kwargs["device_map"] = device_map
         model = AutoModelForImageTextToText.from_pretrained(model_id, **load_kwargs)
         prefix = "hf" if use_video else "blind:hf"
-        return cls(model, processor, name=f"{prefix}:{model_id}", use_video=use_video, **kwargs)
+        lm = cls(model, processor, name=f"{prefix}:{model_id}", use_video=use_video, **kwargs)
+        lm.source = model_id
+        return lm
+
+    #: The local folder or Hub id the weights came from (None: a model built in memory).
+    source: str | None = None
+
+    @property
+    def model_identity(self) -> dict[str, Any]:
+        """The name plus what the weights are: a local folder's content fingerprint (a re-save
+        with other weights is another model), or a Hub id's revision (None when unknown)."""
+        identity: dict[str, Any] = {"name": self.name}
+        if self.source is not None:
+            from ...identity import hub_revision, model_folder_fingerprint
+
+            folder = Path(self.source).expanduser()
+            if folder.is_dir():
+                identity["fingerprint"] = model_folder_fingerprint(folder)
+            else:
+                identity["revision"] = hub_revision(self.source, "model")
+        return identity
 
     # -- prompts ------------------------------------------------------------------------------
 

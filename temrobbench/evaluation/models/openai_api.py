@@ -6,8 +6,10 @@ exponential backoff and jitter. Likelihood scoring reads the option letters amon
 token's ``top_logprobs``; a letter outside them has no score (``None``), and a server that returns
 no log-probabilities at all stops the run with one line (``transformers serve`` is one). Reasoning
 models get a reasoning-sized budget and no temperature (see :class:`OpenAIVideoLM`). The key comes
-from ``OPENAI_API_KEY`` only and is never logged or recorded; a local server with no key gets the
-placeholder ``EMPTY``.
+from ``OPENAI_API_KEY`` only and is never logged or recorded (a server's error text that quotes it
+is redacted wherever it lands); a local server with no key gets the placeholder ``EMPTY``. A 401 or
+403 stops the run at the first one: the requests still queued are never sent
+(:class:`APIKeyRefusedError`).
 """
 
 from __future__ import annotations
@@ -18,19 +20,32 @@ import re
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
 
 from ..picking import UnscorableResponseError
-from ...openai_client import backoff_delays, is_retryable, make_client
+from ...openai_client import backoff_delays, is_key_refusal, is_retryable, make_client
+from ...redaction import redact
 from ..requests import VideoLMRequest
-from .base import VideoLM, check_options
+from .base import FatalModelError, VideoLM, check_options
 
 
 NO_LOGPROBS = "the server returned no log-probabilities: use --scoring generate"
+
+
+class APIKeyRefusedError(FatalModelError):
+    """A 401 or 403: every later request would be refused the same way, so the run stops at the
+    first one (the requests still queued are never sent) and nothing is recorded as an answer."""
+
+    def __init__(self, error: Exception, base_url: str) -> None:
+        status = getattr(error, "status_code", None)
+        super().__init__("the server refused the API key", f"{status} {type(error).__name__} from {base_url}",
+                         "set OPENAI_API_KEY to a key this server accepts, then rerun (finished work is kept)")
+        #: The server's own words, secrets redacted (they may quote the key or the header).
+        self.server_message = redact(str(error))[:500]
 
 
 def frame_to_data_url(frame: np.ndarray, quality: int = 85) -> str:
@@ -128,7 +143,7 @@ class OpenAIVideoLM(VideoLM):
             extra_body = json.loads(extra_body)
         self.model = model
         self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
-        self.identity = f"openai:{model}"  # a restarted server at another address may resume a run
+        self.identity = f"openai:{model}"
         self.reasoning = is_reasoning_model(model) if reasoning is None else bool(reasoning)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens is not None else (REASONING_TOKENS if self.reasoning else DIRECT_ANSWER_TOKENS)
         self.temperature = None if temperature is None and self.reasoning else (0.0 if temperature is None else float(temperature))
@@ -151,6 +166,17 @@ class OpenAIVideoLM(VideoLM):
         self.retries = 0  # retried calls, for reports and tests
         self.requests_sent = 0  # HTTP requests, retries included
         self._no_logprobs = False  # set by the first response without log-probabilities
+        self._key_refused: APIKeyRefusedError | None = None  # set by the first 401/403: nothing more is sent
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go (``OPENAI_BASE_URL`` or the official API when no ``@base_url``)."""
+        return str(self.client.base_url).rstrip("/")
+
+    @property
+    def model_identity(self) -> dict[str, Any]:
+        """The model name and the server answering for it; never the key."""
+        return {"name": self.identity, "base_url": self.base_url}
 
     @property
     def run_options(self) -> dict[str, Any]:
@@ -251,9 +277,36 @@ class OpenAIVideoLM(VideoLM):
             details["usage"] = {k: v for k, v in counts.items() if v is not None}
         return details
 
-    def _map(self, fn, requests: Sequence[VideoLMRequest]) -> list[Any]:
+    def _guarded(self, fn: Callable[[VideoLMRequest], Any]) -> Callable[[VideoLMRequest], Any]:
+        """``fn`` that sends nothing once the key was refused, and turns the first 401/403 into
+        :class:`APIKeyRefusedError` for every request of the run."""
+
+        def call(request: VideoLMRequest) -> Any:
+            if self._key_refused is not None:
+                raise self._key_refused
+            try:
+                return fn(request)
+            except Exception as error:
+                if not is_key_refusal(error):
+                    raise
+                with self._lock:
+                    if self._key_refused is None:
+                        self._key_refused = APIKeyRefusedError(error, self.base_url)
+                raise self._key_refused from None
+
+        return call
+
+    def _map(self, fn: Callable[[VideoLMRequest], Any], requests: Sequence[VideoLMRequest]) -> list[Any]:
+        """``fn`` over ``requests``, concurrently (bounded), results in order; the first failure
+        (in order) is raised once all have run. Every request is sent (``pool.map`` would cancel
+        the unstarted ones at the first failure, a count that depended on thread timing), except
+        after a refused key: the requests still queued then fail at once, unsent (see
+        :meth:`_guarded`), so a refused key costs one request, or the few already in flight."""
+        call = self._guarded(fn)
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(requests)))) as pool:
-            return list(pool.map(fn, requests))
+            futures = [pool.submit(call, request) for request in requests]
+            wait(futures)
+        return [future.result() for future in futures]
 
     def generate(self, requests: Sequence[VideoLMRequest]) -> list[str]:
         def one(request: VideoLMRequest) -> Generation:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from ..requests import VideoLMRequest
 from .base import VideoLM, check_options
@@ -16,6 +16,11 @@ class RandomModel(VideoLM):
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
+
+    @property
+    def model_identity(self) -> dict[str, Any]:
+        """The seed is the model: ``random:1`` answers otherwise than ``random``."""
+        return {"name": self.name, "seed": self.seed}
 
     def _rng(self, request: VideoLMRequest) -> random.Random:
         return random.Random(f"{self.seed}:{request.item_id}:{request.setting}:{request.round}")
