@@ -7,6 +7,7 @@ so a bad invocation fails in a second with one line (README "Failures", ``temrob
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -35,7 +36,7 @@ from temrobbench.errors import (
 TRAIN_EXTRA = ("trl", "peft", "accelerate")
 # Files that mark a folder as a command's own earlier output (resumed, not refused).
 PREPARE_MARKERS = (".prepare", "prepare_report.json")
-TRAIN_MARKERS = ("adapter_config.json", "checkpoint-*", "trainer_state.json", "training_args.bin", "model.safetensors")
+TRAIN_MARKERS = ("adapter_config.json", "checkpoint-*", "trainer_state.json", "training_args.bin", "model.safetensors", "panodpo_run.json")
 QUICKSTART_MARKERS = ("dpo.jsonl", "data/prepare_report.json", "source/COIN.json")
 # The usable contents of a --media folder: video files, or folders of frame images.
 MEDIA_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -98,24 +99,31 @@ def _validate_prepare(args: argparse.Namespace) -> None:
             raise UserError("no API key: OPENAI_API_KEY is not set", "--perturber openai", "export OPENAI_API_KEY, or give --base-url of a local server, or use --perturber template")
 
 
-def _read_captions(path: str) -> dict[str, str]:
-    captions = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                captions[str(entry["id"])] = entry["caption"]
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise UserError(f"not a {{id, caption}} json line ({type(err).__name__})", f"--captions {path} line {number}", "fix the line") from None
-    return captions
+def _read_captions(path: str) -> tuple[dict[str, str], list]:
+    """The captions and the lines skipped as undecodable (reported with the rows' problems)."""
+    from .data.sharegptvideo import read_captions
+
+    try:
+        return read_captions(path)
+    except ValueError as err:
+        where, _, what = str(err).partition(": ")  # "line N: what is wrong"
+        raise UserError(what, f"--captions {path} {where}", "fix the line") from None
+
+
+def _command_line(command: str, argv: Sequence[str]) -> str:
+    """The command as the lock file names it to a second run (secrets redacted, kept short)."""
+    from temrobbench.redaction import redact
+
+    text = redact(" ".join([command, *argv]))
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _prepare(argv: Sequence[str]) -> int:
     args = _prepare_parser().parse_args(argv)
     _validate_prepare(args)
-    captions = _read_captions(args.captions) if args.captions else {}
+    captions, caption_problems = _read_captions(args.captions) if args.captions else ({}, [])
+    from temrobbench.files import exclusive_lock
+
     from .data.perturbers import PerturberUnusable
     from .data.prepare import PrepareConfig, prepare_dpo_data
 
@@ -125,8 +133,9 @@ def _prepare(argv: Sequence[str]) -> int:
                            materialize_rejected_videos=args.materialize_rejected_videos, rejected_video=rejected_video, num_frames=args.num_frames,
                            seed=args.seed)
     try:
-        with no_empty_folder_left(args.out):
-            report = prepare_dpo_data(args.dpo_jsonl, args.media, args.out, config, captions)
+        # One writer per folder: a second prepare into it stops at once, naming the first.
+        with no_empty_folder_left(args.out), exclusive_lock(args.out, _command_line("panodpo prepare", argv)):
+            report = prepare_dpo_data(args.dpo_jsonl, args.media, args.out, config, captions, caption_problems=caption_problems)
     except PerturberUnusable as err:
         raise UserError(str(err), f"--perturber openai --openai-model {args.openai_model}", "rows finished so far are kept; rerun after fixing") from None
     report_path = Path(args.out) / "prepare_report.json"
@@ -156,6 +165,8 @@ class TrainArguments:
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     dtype: str = field(default="auto", metadata={"help": "Model dtype: auto, bfloat16, float16, float32."})
     overwrite: bool = field(default=False, metadata={"help": "Write into a non-empty --output_dir that is not an earlier training run."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Start over in an --output_dir of an earlier run: its checkpoints and "
+                                                                       "recorded data and model identity (panodpo_run.json) are discarded."})
 
 
 def _train_paths(argv: Sequence[str]) -> argparse.Namespace:
@@ -167,7 +178,12 @@ def _train_paths(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--media_root", "--media-root", default=None)
     p.add_argument("--split", default="train")
     p.add_argument("--overwrite", nargs="?", const="true", default="false")
+    p.add_argument("--overwrite_output_dir", "--overwrite-output-dir", nargs="?", const="true", default="false")
     return p.parse_known_args(list(argv))[0]
+
+
+def _is_true(value: object) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
 
 
 def _preference_data_problem(split: str):
@@ -182,12 +198,15 @@ def _preference_data_problem(split: str):
             return f"not prepared preference data (no data/{split}-*.parquet)", hint
         import pyarrow.parquet as pq
 
-        try:
-            missing = required - set(pq.read_schema(files[0]).names)
-        except Exception as err:  # noqa: BLE001 - a torn or foreign file
-            return f"unreadable Parquet file {files[0].name} ({type(err).__name__})", hint
-        if missing:
-            return f"not prepared preference data (no column {', '.join(sorted(missing))} in {files[0].name})", hint
+        for shard in files:  # every shard's footer (cheap): a torn one fails here, not hours into training
+            try:
+                schema = pq.read_schema(shard)
+            except Exception as err:  # noqa: BLE001 - a torn or foreign file
+                raise UserError(f"unreadable Parquet shard of --data ({type(err).__name__}: truncated or not Parquet)", str(shard),
+                                "rebuild it: rerun `panodpo prepare` into a new folder", EXIT_RUNTIME) from None
+            missing = required - set(schema.names)
+            if missing:
+                return f"not prepared preference data (no column {', '.join(sorted(missing))} in {shard.name})", hint
         return None
 
     return problem
@@ -198,7 +217,7 @@ def _validate_train(paths: argparse.Namespace) -> None:
     check_local_or_hub(paths.data, f"--data {paths.data}", "dataset", _preference_data_problem(paths.split))
     if paths.media_root:
         existing_dir(paths.media_root, "--media_root", "give the folder relative video paths are under")
-    overwrite = str(paths.overwrite).lower() in ("true", "1", "yes")
+    overwrite = _is_true(paths.overwrite) or _is_true(paths.overwrite_output_dir)
     check_output_dir(paths.output_dir, "--output_dir", TRAIN_MARKERS, overwrite, "panodpo train")
     require_extra(TRAIN_EXTRA, "panodpo train")
 
@@ -239,47 +258,260 @@ def _default_text(f) -> str:
     return "required"
 
 
+# -- the output folder: one writer, resumable checkpoints, the identity of what it was trained on --
+
+RUN_RECORD = "panodpo_run.json"
+# Files a checkpoint folder holds once Trainer finished it: the weights (written first) and
+# trainer_state.json (written last); a run killed in between leaves a folder without one of them.
+CHECKPOINT_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "model.safetensors.index.json",
+                      "pytorch_model.bin", "pytorch_model.bin.index.json")
+RESUME_LATEST = ("last", "latest", "true", "yes", "1")
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a launcher (torchrun, accelerate), or a plain process: the one writer of a run."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0) == 0
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a ``checkpoint-N`` folder cannot be resumed from (None when it is complete)."""
+    state = folder / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "a torn trainer_state.json"
+    if not any((folder / name).is_file() for name in CHECKPOINT_WEIGHTS):
+        return "no weights"
+    return None
+
+
+def checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """The ``checkpoint-N`` folders of ``output_dir``, oldest (lowest step) first."""
+    found = [p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-", 1)[1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))
+
+
+def resolve_resume(output_dir: str, value: str | None, overwrite_output_dir: bool, say: bool = True) -> str | None:
+    """The checkpoint folder ``--resume_from_checkpoint`` names: a path, or ``last`` / ``True``
+    for the newest complete checkpoint in ``output_dir`` (incomplete ones, left by a kill, are
+    skipped with one stderr line each when ``say``). Without the flag, a folder that holds
+    checkpoints is refused unless ``overwrite_output_dir``: a new run would overwrite them."""
+    flag = f"--resume_from_checkpoint {value}"
+    resuming = value is not None and str(value).strip().lower() not in ("", "false", "no", "0", "none")
+    if resuming and overwrite_output_dir and (str(value).strip().lower() in RESUME_LATEST or _inside(value, output_dir)):
+        raise UserError("--overwrite_output_dir discards the checkpoints that --resume_from_checkpoint would resume from", f"{flag} --overwrite_output_dir",
+                        "give one of the two: resume, or start over")
+    if not resuming:
+        existing = checkpoints(output_dir)
+        if existing and not overwrite_output_dir:
+            raise UserError(f"the folder holds checkpoints of an earlier run ({', '.join(p.name for p in existing[-3:])})", f"--output_dir {output_dir}",
+                            "resume with --resume_from_checkpoint last, or pass --overwrite_output_dir to start over (discarding them)")
+        return None
+    if str(value).strip().lower() in RESUME_LATEST:
+        for folder in reversed(checkpoints(output_dir)):
+            problem = checkpoint_problem(folder)
+            if problem is None:
+                return str(folder)
+            if say:
+                print(f"skipped incomplete checkpoint ({folder}): {problem}, left by an interrupted run", file=sys.stderr)
+        raise UserError("no complete checkpoint to resume from", f"{flag} in --output_dir {output_dir}",
+                        "train without --resume_from_checkpoint, or give a checkpoint folder")
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise UserError("no such checkpoint folder", flag, "give a checkpoint-N folder, or `last` for the newest in --output_dir")
+    problem = checkpoint_problem(folder)
+    if problem:
+        raise UserError(f"not a complete checkpoint ({problem})", flag, "give another checkpoint, or `last` for the newest complete one")
+    return str(folder)
+
+
+def _inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    path, folder = Path(path).expanduser().resolve(), Path(folder).expanduser().resolve()
+    return path == folder or folder in path.parents
+
+
+def model_identity(model: str) -> dict[str, Any]:
+    """What ``--model`` is: a local folder's content fingerprint, or a Hub id and its revision."""
+    from temrobbench.identity import hub_revision, model_folder_fingerprint
+
+    if Path(model).expanduser().is_dir():
+        folder = Path(model).expanduser().resolve()
+        return {"source": str(folder), "fingerprint": model_folder_fingerprint(folder)}
+    return {"source": model, "revision": hub_revision(model, "model")}
+
+
+def data_identity(data: str, split: str) -> dict[str, Any]:
+    """What ``--data`` is: the fingerprint of the split's prepared shards, or a Hub id and revision."""
+    from temrobbench.identity import files_fingerprint, hub_revision
+
+    from .data.prepare import prepared_split_files
+
+    if Path(data).expanduser().is_dir():
+        folder = Path(data).expanduser().resolve()
+        return {"source": str(folder), "split": split, "fingerprint": files_fingerprint(folder, prepared_split_files(folder, split))}
+    return {"source": data, "split": split, "revision": hub_revision(data, "dataset")}
+
+
+def _same(recorded: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Content decides where both have a fingerprint (a moved copy is the same data); else the
+    Hub id, split and, when both are known, the revision."""
+    if recorded.get("fingerprint") and now.get("fingerprint"):
+        return recorded["fingerprint"] == now["fingerprint"] and recorded.get("split") == now.get("split")
+    if bool(recorded.get("fingerprint")) != bool(now.get("fingerprint")):
+        return False
+    if (recorded.get("source"), recorded.get("split")) != (now.get("source"), now.get("split")):
+        return False
+    return not (recorded.get("revision") and now.get("revision")) or recorded["revision"] == now["revision"]
+
+
+def _describe(identity: dict[str, Any]) -> str:
+    detail = identity.get("fingerprint") or identity.get("revision") or "revision unknown"
+    return f"{identity.get('source')} @ {str(detail)[:12]}"
+
+
+def check_run_identity(output_dir: str, identity: dict[str, dict[str, Any]], overwrite_output_dir: bool) -> None:
+    """Refuse an ``output_dir`` whose recorded run used other data or another model."""
+    record = Path(output_dir) / RUN_RECORD
+    if overwrite_output_dir or not record.is_file():
+        return
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # unreadable bookkeeping: rewritten below, never a reason to refuse
+    for what in ("data", "model"):
+        before = recorded.get(what)
+        if isinstance(before, dict) and not _same(before, identity[what]):
+            raise UserError(f"--output_dir holds a run on other {what}: recorded {_describe(before)}, now {_describe(identity[what])}",
+                            f"--output_dir {output_dir}", "give another --output_dir, or pass --overwrite_output_dir to start over")
+
+
+def write_run_record(output_dir: str, identity: dict[str, dict[str, Any]]) -> None:
+    from temrobbench.files import atomic_path
+
+    with atomic_path(Path(output_dir) / RUN_RECORD) as tmp:
+        Path(tmp).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+
+
+def _start_over(output_dir: str) -> None:
+    """``--overwrite_output_dir``: the earlier run's checkpoints and record go, so that ``last``
+    can never pick a checkpoint of the discarded run."""
+    import shutil
+
+    for folder in checkpoints(output_dir):
+        shutil.rmtree(folder)
+    (Path(output_dir) / RUN_RECORD).unlink(missing_ok=True)
+
+
+def _check_media_paths(dataset: Any, column: str, media_root: str) -> None:
+    """Every path of a path column stays under ``--media_root``: checked up front (nothing is
+    read), so a row's ``../`` fails the run in a second with its id, not hours into training."""
+    from temrobbench.files import contained_path
+
+    feature = dataset.features.get(column)
+    if getattr(feature, "dtype", None) not in ("string", "large_string"):
+        return  # embedded videos (a Video feature): nothing to resolve
+    ids = dataset["id"] if "id" in dataset.column_names else range(len(dataset))
+    for row_id, video in zip(ids, dataset[column]):
+        if video and contained_path(media_root, video) is None:
+            raise UserError("a video path of the data leads outside --media_root", f"row {row_id}: {video!r}, --media_root {media_root}",
+                            "give paths relative to --media_root (no '..', absolute paths or symlinks leading out)")
+
+
+def _register_token(argv: Sequence[str]) -> None:
+    """Redact ``--hub_token``'s value from every line this run may print, from the very start."""
+    from temrobbench.redaction import register_secret
+
+    for i, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if name in ("--hub_token", "--hub-token"):
+            register_secret(value or (argv[i + 1] if i + 1 < len(argv) else None))
+
+
+def _full_train_help() -> int:
+    """``--help-all``: every flag (TrainArguments, PanoDPOConfig, DPOConfig, TrainingArguments)."""
+    require_extra(TRAIN_EXTRA, "panodpo train --help-all")
+    from transformers import HfArgumentParser
+
+    from .config import PanoDPOConfig
+
+    HfArgumentParser((TrainArguments, PanoDPOConfig), prog="panodpo train",
+                     description="Train a PanoDPO adapter: every PanoDPOConfig / DPOConfig / TrainingArguments field is a flag.").print_help()
+    return 0
+
+
 def _train(argv: Sequence[str]) -> int:
     argv = list(argv)
     if "--help-all" in argv:
-        argv = ["--help"]
-    elif "-h" in argv or "--help" in argv:
+        return _full_train_help()
+    if "-h" in argv or "--help" in argv:
         print(_short_train_help())
         return 0
+    _register_token(argv)
     paths = _train_paths(argv)
     _validate_train(paths)
+    main_process = _is_main_process()
+    from temrobbench.files import exclusive_lock
 
+    # Only the main process owns the folder (the lock, removing it again on an early failure):
+    # the other ranks of a launch only read, and a refused rank 0 ends the launch for them.
+    owned = (no_empty_folder_left(paths.output_dir), exclusive_lock(paths.output_dir, _command_line("panodpo train", argv))) \
+        if main_process else ()
+    with contextlib.ExitStack() as stack:
+        for context in owned:
+            stack.enter_context(context)
+        _run_training(argv, main_process)
+    return 0
+
+
+def _run_training(argv: list[str], main_process: bool) -> None:
     from transformers import AutoModelForImageTextToText, AutoProcessor, HfArgumentParser
 
     from temrobbench.errors import one_line_errors
 
     from .config import PanoDPOConfig
     from .lora import default_lora_config
+    from .media import MediaOutsideRoot
     from .trainer import PanoDPOTrainer
 
     parser = one_line_errors(HfArgumentParser((TrainArguments, PanoDPOConfig), prog="panodpo train",
                                               description="Train a PanoDPO adapter: every PanoDPOConfig / DPOConfig / TrainingArguments field is a flag."))
     script, config = parser.parse_args_into_dataclasses(args=argv)
+    start_over = script.overwrite_output_dir
+    resume = resolve_resume(config.output_dir, config.resume_from_checkpoint, start_over, say=main_process)
+    identity = {"data": data_identity(script.data, script.split), "model": model_identity(script.model)}
+    check_run_identity(config.output_dir, identity, start_over)
+    config.resume_from_checkpoint = resume
     import datasets
 
-    with no_empty_folder_left(config.output_dir):
-        if Path(script.data).is_dir():
-            from .data.prepare import prepared_split_files
+    if Path(script.data).is_dir():
+        from .data.prepare import prepared_split_files
 
-            # A local folder: its shards, whatever the folder's card says.
-            files = [str(p) for p in prepared_split_files(script.data, script.split)]
-            dataset = datasets.load_dataset("parquet", data_files=files, split="train")
-        else:
-            dataset = datasets.load_dataset(script.data, split=script.split)
-        processor = AutoProcessor.from_pretrained(script.model)
-        model = AutoModelForImageTextToText.from_pretrained(script.model, dtype=script.dtype)
-        peft_config = default_lora_config(model, script.lora_r, script.lora_alpha, script.lora_dropout) if script.use_lora else None
-        trainer = PanoDPOTrainer(model, args=config, train_dataset=dataset, processing_class=processor, peft_config=peft_config, media_root=script.media_root,
-                                 dataset_name=script.data)
-        trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-        trainer.save_model(config.output_dir)  # the adapter and its card (README.md); pushed too with --push_to_hub
-    print(f"Adapter and model card: {config.output_dir}")
-    return 0
+        # A local folder: its shards, whatever the folder's card says.
+        files = [str(p) for p in prepared_split_files(script.data, script.split)]
+        dataset = datasets.load_dataset("parquet", data_files=files, split="train")
+    else:
+        dataset = datasets.load_dataset(script.data, split=script.split)
+    if script.media_root:
+        _check_media_paths(dataset, config.video_column, script.media_root)
+    processor = AutoProcessor.from_pretrained(script.model)
+    model = AutoModelForImageTextToText.from_pretrained(script.model, dtype=script.dtype)
+    peft_config = default_lora_config(model, script.lora_r, script.lora_alpha, script.lora_dropout) if script.use_lora else None
+    try:
+        trainer = PanoDPOTrainer(model, args=config, train_dataset=dataset, processing_class=processor, peft_config=peft_config,
+                                 media_root=script.media_root, dataset_name=script.data, run_identity=identity)
+        if main_process:  # everything checked: from here on the folder is this run's
+            if start_over:
+                _start_over(config.output_dir)
+            write_run_record(config.output_dir, identity)  # before training: a killed run's checkpoints are named too
+        trainer.train(resume_from_checkpoint=resume)
+    except MediaOutsideRoot as err:  # e.g. a symlinked frame of a frames folder
+        raise UserError("a video of the data leads outside --media_root; nothing of it was read", err.path,
+                        "fix the data (paths and symlinks under --media_root)") from None
+    trainer.save_model(config.output_dir)  # the adapter and its card (README.md); pushed too with --push_to_hub
+    if main_process:
+        print(f"Adapter and model card: {config.output_dir}")
 
 
 # ----------------------------------------------------------------------------------------------

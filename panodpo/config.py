@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import DPOConfig
 
@@ -81,7 +83,30 @@ class PanoDPOConfig(DPOConfig):
         (flat fields here, so each is a command-line flag)."""
         return RejectedVideoSettings(self.rejected_video_strategy, self.crop_area_ratio, self.blank_frame_ratio, self.num_video_segments)
 
+    # -- secrets never reach a file ---------------------------------------------------------------
+    # Trainer saves ``torch.save(self.args)`` as training_args.bin in the output folder and every
+    # checkpoint: pickling leaves the token fields (``hub_token``) out, while the object in memory
+    # keeps them, so pushing to the Hub still authenticates. In-memory copies keep them too.
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The pickled state: every field, the ``*_token`` ones emptied."""
+        return {k: (None if k.endswith("_token") and v else v) for k, v in self.__dict__.items()}
+
+    def __copy__(self) -> "PanoDPOConfig":
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "PanoDPOConfig":
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        return new
+
     def __post_init__(self) -> None:
+        from temrobbench.redaction import register_secret
+
+        register_secret(self.hub_token)  # redacted from every error line and report as well
         if self.bf16 is None and not self.fp16:
             # TRL turns bf16 on by default, which fails on machines without bf16 support (CPUs in CI,
             # older GPUs); here it is on exactly where the hardware supports it.

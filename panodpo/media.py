@@ -1,4 +1,9 @@
-"""Frames of a training example's video: a video file, a folder of frames, or a datasets Video."""
+"""Frames of a training example's video: a video file, a folder of frames, or a datasets Video.
+
+Paths come from data (a jsonl row, a dataset column): with a media root they are taken under it
+and refused when they would leave it (``..``, an absolute path elsewhere, a symlink pointing out,
+also a frame file of a frames folder), so data never makes a run read files it was not given.
+"""
 
 from __future__ import annotations
 
@@ -10,32 +15,57 @@ import cv2
 import numpy as np
 
 from temrobbench.evaluation.frames import decode_frames, uniform_indices
+from temrobbench.files import contained_path
 
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
+class MediaOutsideRoot(ValueError):
+    """A video path from data, or a frame file of its folder, that resolves outside its media root."""
+
+    def __init__(self, path: str | os.PathLike, root: str | os.PathLike) -> None:
+        super().__init__(f"{os.fspath(path)!r} leads outside the media folder {os.fspath(root)} (after resolving '..', absolute paths and symlinks)")
+        self.path, self.root = os.fspath(path), os.fspath(root)
+
+
 def resolve_media(video: Any, media_root: str | os.PathLike | None) -> Any:
-    """A relative path is taken under ``media_root``; anything else is returned as is."""
-    if isinstance(video, str) and media_root is not None and not os.path.isabs(video):
-        return str(Path(media_root) / video)
-    return video
+    """A path under ``media_root`` (relative, or absolute inside it); anything not a path is
+    returned as is, and so is a path when there is no ``media_root``.
+
+    Raises :class:`MediaOutsideRoot` for a path that resolves outside ``media_root``.
+    """
+    if not isinstance(video, (str, os.PathLike)) or media_root is None:
+        return video
+    inside = contained_path(media_root, video)
+    if inside is None:
+        raise MediaOutsideRoot(video, media_root)
+    return str(inside)
 
 
-def frame_files(folder: str | os.PathLike) -> list[Path]:
+def frame_files(folder: str | os.PathLike, media_root: str | os.PathLike | None = None) -> list[Path]:
+    """The frame images of ``folder`` in natural order (frame_2 before frame_10).
+
+    With ``media_root``, a frame file that resolves outside it (a symlink pointing out) raises
+    :class:`MediaOutsideRoot`: it is never read.
+    """
     files = [p for p in Path(folder).iterdir() if p.suffix.lower() in FRAME_EXTENSIONS]
-    # Natural order: frame_2 before frame_10.
+    if media_root is not None:
+        for path in files:
+            if contained_path(media_root, os.path.abspath(path)) is None:
+                raise MediaOutsideRoot(path, media_root)
     return sorted(files, key=lambda p: (len(p.stem), p.stem))
 
 
 def load_frames(video: Any, num_frames: int, media_root: str | os.PathLike | None = None) -> list[np.ndarray]:
     """``num_frames`` RGB frames sampled uniformly (H x W x 3 uint8).
 
-    ``video``: a path to a video file or to a folder of frames (ShareGPTVideo's layout), relative
-    paths under ``media_root``; a ``{"path", "bytes"}`` dict; or a torchcodec ``VideoDecoder``.
+    ``video``: a path to a video file or to a folder of frames (ShareGPTVideo's layout), taken
+    under ``media_root`` when one is given (and refused with :class:`MediaOutsideRoot` when it
+    leaves it); a ``{"path", "bytes"}`` dict; or a torchcodec ``VideoDecoder``.
     """
     video = resolve_media(video, media_root)
     if isinstance(video, (str, os.PathLike)) and Path(video).is_dir():
-        files = frame_files(video)
+        files = frame_files(video, media_root)
         if not files:
             raise FileNotFoundError(f"{video}: no frame images ({', '.join(FRAME_EXTENSIONS)})")
         frames = []

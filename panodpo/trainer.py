@@ -9,7 +9,8 @@ Subclassed, not copied. What each override replaces and why:
   raw columns the collator reads are kept.
 - ``_precompute_ref_logps`` / ``compute_ref_log_probs``: 4 reference log-probs per example
   instead of 2, in a ``ref_logps`` column cached on disk like TRL's (keyed by the dataset's and
-  the model's fingerprints and the collator's settings, so a rerun or a resumed run reuses it);
+  the model's fingerprints, the run's data and model identity when given, and the collator's
+  settings, so a rerun or a resumed run reuses it, and a run of another model never does);
   training then runs no reference forward.
 - ``_compute_loss``: one policy forward over the (up to) 4 sequences of every example (one
   reference forward before it unless precomputed), and the loss of
@@ -183,6 +184,15 @@ def _per_sequence(features: Any, index: torch.Tensor) -> Any:
     return out
 
 
+def _identity_key(identity: dict[str, Any] | None) -> Any:
+    """The content part of a run identity (fingerprints, Hub ids and revisions, split), without
+    local paths: a moved copy of the same data or model keys the same cache."""
+    if not identity:
+        return None
+    return sorted((what, tuple(sorted((k, str(v)) for k, v in entry.items() if k != "source" or "fingerprint" not in entry)))
+                  for what, entry in identity.items() if isinstance(entry, dict))
+
+
 class PanoDPOTrainer(DPOTrainer):
     """DPO + video-conditioned DPO + question-conditioned DPO for video LMMs (see module docstring).
 
@@ -202,8 +212,13 @@ class PanoDPOTrainer(DPOTrainer):
         processing_class: the model's processor (loaded from ``model`` when that is a hub id or path).
         peft_config: e.g. :func:`panodpo.default_lora_config` (LoRA on the language model, the
             projector trained in full); None trains every unfrozen weight.
-        media_root: the folder relative video paths are resolved against.
+        media_root: the folder relative video paths are resolved against (a path leading out of it
+            is refused, never read).
         dataset_name: the data's hub id or folder, named in the model card.
+        run_identity: what the data and the model are (``panodpo train`` records fingerprints or Hub
+            revisions of both, see ``panodpo.cli.data_identity``); it keys the precomputed
+            reference log-probs too, beyond the weights and dataset fingerprints TRL uses, so a
+            cache of another model (another tokenizer or chat template as well) is never reused.
         **kwargs: passed on to TRL's ``DPOTrainer`` (callbacks, optimizers, ...).
 
     Example (a tiny random Qwen2-VL, two steps on CPU)::
@@ -231,6 +246,7 @@ class PanoDPOTrainer(DPOTrainer):
         peft_config: Any = None,
         media_root: str | None = None,
         dataset_name: str | None = None,
+        run_identity: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if args is None:
@@ -247,6 +263,7 @@ class PanoDPOTrainer(DPOTrainer):
         self.rows = active_rows(args.video_loss_weight, args.text_loss_weight)
         self.media_root = media_root
         self.dataset_name = dataset_name  # named in the model card (a hub id or a folder)
+        self.run_identity = run_identity
         if data_collator is None:
             data_collator = PanoDPOCollator.from_config(processing_class, args, media_root)
         # Shared video encoding where the family allows it (decided on the model before wrapping,
@@ -349,12 +366,14 @@ class PanoDPOTrainer(DPOTrainer):
         return logps
 
     def _ref_cache_fingerprint(self, dataset: Dataset) -> str:
-        """What the cached reference log-probs depend on: TRL's (dataset, model) pair, plus every
-        setting of the collator that makes the sequences (derived from its fields, not listed here,
-        so a new setting cannot be left out: ``max_length`` once was)."""
+        """What the cached reference log-probs depend on: TRL's (dataset, model weights) pair, the
+        run's data and model identity when known (the model folder's tokenizer and chat template
+        too), plus every setting of the collator that makes the sequences (derived from its
+        fields, not listed here, so a new setting cannot be left out: ``max_length`` once was)."""
         collator = self.data_collator
         settings = collator.settings() if hasattr(collator, "settings") else repr(collator)
-        fingerprint = [Hasher.hash((dataset._fingerprint, self._precompute_model_hash, "panodpo-ref-logps", settings))]
+        identity = _identity_key(getattr(self, "run_identity", None))
+        fingerprint = [Hasher.hash((dataset._fingerprint, self._precompute_model_hash, "panodpo-ref-logps", settings, identity))]
         broadcast_object_list(fingerprint, from_process=0)  # rank-dependent under ZeRO-3: use rank 0's
         return fingerprint[0]
 

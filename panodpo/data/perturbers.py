@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 from temrobbench.files import JsonlAppender, read_jsonl_lines, truncate_torn_tail
 from temrobbench.openai_client import backoff_delays, is_retryable, make_client
+from temrobbench.redaction import redact
 
 from .sharegptvideo import DpoRow, clean_prompt
 
@@ -25,12 +26,20 @@ Rules:
 
 
 class PerturbationFailed(RuntimeError):
-    """One row got no valid misleading question: it is reported by id and skipped."""
+    """One row got no valid misleading question: it is reported by id and skipped. Its message is
+    redacted: a server's error text may quote the API key or an Authorization header."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 class PerturberUnusable(RuntimeError):
     """The server refuses every request (bad key, no such model or URL): the run stops, keeping
-    what is already cached, instead of failing each remaining row the same way."""
+    what is already cached, instead of failing each remaining row the same way (redacted, as
+    :class:`PerturbationFailed`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 def _words(text: str) -> list[str]:

@@ -28,10 +28,11 @@ import datasets
 from tqdm.auto import tqdm
 
 from temrobbench.coin import is_safe_video_id
-from temrobbench.files import atomic_path
+from temrobbench.files import atomic_path, contained_path
+from temrobbench.redaction import redact_tree
 from temrobbench.video_io import EncodeSettings, output_size, write_video
 
-from ..media import frame_files, load_frames
+from ..media import MediaOutsideRoot, frame_files, load_frames
 from ..rejected_videos import RejectedVideoSettings
 from .perturbers import OpenAIPerturber, PerturbationCache, TemplatePerturber
 from .sharegptvideo import DpoRow, RowProblem, clean_prompt, read_rows
@@ -85,12 +86,15 @@ def _make_perturber(config: PrepareConfig):
 
 def _store_video(row: DpoRow, media_root: Path, out: Path, config: PrepareConfig) -> str:
     """``videos/<stem>.<ext>`` for the row (a hard link or copy of a video file, or its frames
-    encoded as MP4); returns the path relative to ``out``."""
-    source = media_root / row.video
+    encoded as MP4); returns the path relative to ``out``. Nothing outside ``media_root`` is read
+    or linked (:class:`~panodpo.media.MediaOutsideRoot`), even if it changed since it was checked."""
+    source = contained_path(media_root, row.video)
+    if source is None:
+        raise MediaOutsideRoot(row.video, media_root)
     if source.is_dir():
         target = out / "videos" / f"{file_stem(row.id)}.mp4"
         if not target.exists():
-            files = frame_files(source)
+            files = frame_files(source, media_root)
             if not files:
                 raise FileNotFoundError(f"{source}: no frame images")
             first = cv2.imread(str(files[0]))
@@ -127,8 +131,13 @@ def prepare_dpo_data(
     config: PrepareConfig | None = None,
     captions: dict[str, str] | None = None,
     progress: bool = True,
+    caption_problems: list[RowProblem] | None = None,
 ) -> dict[str, Any]:
-    """Prepare PanoDPO training data (see the module docstring); returns the report."""
+    """Prepare PanoDPO training data (see the module docstring); returns the report.
+
+    ``caption_problems``: lines of the captions file that were skipped (see
+    :func:`~panodpo.data.sharegptvideo.read_captions`), reported with the rows'.
+    """
     config = config or PrepareConfig()
     out, media_root = Path(out), Path(media)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,6 +145,8 @@ def prepare_dpo_data(
     rows: list[DpoRow] = []
     for entry in read_rows(dpo_jsonl, media_root):
         (problems if isinstance(entry, RowProblem) else rows).append(entry)
+    rows_file_problems = len(problems)  # rows read but skipped (the later problems are of rows already counted)
+    problems.extend(caption_problems or [])
 
     cache = PerturbationCache(out / ".prepare" / "rejected_prompts.jsonl")
     todo = [row for row in rows if row.id not in cache.values]
@@ -160,6 +171,9 @@ def prepare_dpo_data(
         try:
             video = _store_video(row, media_root, out, config)
             rejected_video = _store_rejected_video(row, media_root, out, config) if config.materialize_rejected_videos else None
+        except MediaOutsideRoot as err:
+            problems.append(RowProblem(row.id, "outside_media", f"row {row.id!r}: {err}; not read"))
+            continue
         except (OSError, ValueError, RuntimeError) as err:
             problems.append(RowProblem(row.id, "bad_media", f"row {row.id!r}: {err}"))
             continue
@@ -177,13 +191,14 @@ def prepare_dpo_data(
     report = {
         "source": str(dpo_jsonl),
         "perturber": config.perturber if config.perturber == "template" else f"openai:{config.openai_model}",
-        "num_rows_read": len(rows) + sum(1 for p in problems if p.reason not in ("perturbation_failed", "bad_media")),
+        "num_rows_read": len(rows) + rows_file_problems,
         "num_rows_prepared": len(records),
         "skipped": dict(sorted(Counter(p.reason for p in problems).items())),
         "skipped_rows": [{"id": p.row_id, "reason": p.reason, "message": p.message} for p in problems],
         "rejected_videos_materialized": config.materialize_rejected_videos,
         "shards": shards,
     }
+    report = redact_tree(report)  # a server's error text may quote a key or an Authorization header
     with atomic_path(out / "prepare_report.json") as tmp:
         Path(tmp).write_text(json.dumps(report, indent=2), encoding="utf-8")
     if records:

@@ -49,16 +49,17 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def media_problem(media: Path) -> str | None:
+def media_problem(media: Path, media_root: Path | None = None) -> str | None:
     """Why a row's video cannot be used (None when it can), from its container header or its
     folder listing only: cheap enough for every row, and it keeps a broken file from failing a
-    training run hours later, or costing a perturber request."""
+    training run hours later, or costing a perturber request. A frame file leading outside
+    ``media_root`` raises :class:`~panodpo.media.MediaOutsideRoot` (nothing of it is read)."""
     from temrobbench.video_io import VideoDecodeError, probe_video
 
     from ..media import frame_files
 
     if media.is_dir():
-        return None if frame_files(media) else f"{media}: no frame images"
+        return None if frame_files(media, media_root) else f"{media}: no frame images"
     try:
         probe_video(media)
     except VideoDecodeError as err:
@@ -67,46 +68,84 @@ def media_problem(media: Path) -> str | None:
 
 
 def read_rows(path: str | os.PathLike, media_root: str | os.PathLike) -> Iterator[DpoRow | RowProblem]:
-    """Each line of a jsonl file as a :class:`DpoRow`, or a :class:`RowProblem` naming the row and field."""
+    """Each line of a jsonl file as a :class:`DpoRow`, or a :class:`RowProblem` naming the row,
+    its file:line and field. A line that is not UTF-8 is one ``bad_encoding`` problem, not the
+    end of the file; a video that resolves outside ``media_root`` (``..``, an absolute path, a
+    symlink, or a symlinked frame of a frames folder) is ``outside_media`` and is never read."""
+    from temrobbench.files import contained_path, iter_text_lines
+
+    from ..media import MediaOutsideRoot
+
     path, media_root = Path(path), Path(media_root)
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_number}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield RowProblem(f"line {line_number}", "bad_json", f"{where}: not JSON ({err.msg})")
-                continue
-            if not isinstance(raw, dict):
-                yield RowProblem(f"line {line_number}", "bad_json", f"{where}: not a JSON object")
-                continue
-            row_id = str(raw.get("id", f"line {line_number}"))
-            missing = [name for name in REQUIRED_FIELDS if raw.get(name) in (None, "")]
-            if missing:
-                yield RowProblem(row_id, "missing_field", f"{where}: row {row_id!r} has no {', '.join(missing)}")
-                continue
-            if row_id in seen:
-                yield RowProblem(row_id, "duplicate_id", f"{where}: row id {row_id!r} appears twice; the first is kept")
-                continue
-            chosen, rejected = _text(raw["chosen"]).strip(), _text(raw["rejected"]).strip()
-            empty = [name for name, value in (("chosen", chosen), ("rejected", rejected)) if not value]
-            if empty:
-                yield RowProblem(row_id, "empty_response", f"{where}: row {row_id!r} has an empty {', '.join(empty)}")
-                continue
-            video = str(raw["video"])
-            media = media_root / video
-            if not media.exists():
-                yield RowProblem(row_id, "missing_media", f"{where}: row {row_id!r}: video {video!r} not found under {media_root}")
-                continue
-            problem = media_problem(media)
-            if problem:
-                yield RowProblem(row_id, "unreadable_media", f"{where}: row {row_id!r}: {problem}")
-                continue
-            seen.add(row_id)
-            yield DpoRow(
-                id=row_id, video=video, prompt=_text(raw["prompt"]), chosen=chosen, rejected=rejected,
-                answer=_text(raw.get("answer")) or None, scores={k: raw.get(k) for k in SCORE_FIELDS if k in raw},
-            )
+    for line_number, line, encoding_problem in iter_text_lines(path):
+        where = f"{path}:{line_number}"
+        if line is None:
+            yield RowProblem(f"line {line_number}", "bad_encoding", f"{where}: {encoding_problem}")
+            continue
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield RowProblem(f"line {line_number}", "bad_json", f"{where}: not JSON ({err.msg})")
+            continue
+        if not isinstance(raw, dict):
+            yield RowProblem(f"line {line_number}", "bad_json", f"{where}: not a JSON object")
+            continue
+        row_id = str(raw.get("id", f"line {line_number}"))
+        missing = [name for name in REQUIRED_FIELDS if raw.get(name) in (None, "")]
+        if missing:
+            yield RowProblem(row_id, "missing_field", f"{where}: row {row_id!r} has no {', '.join(missing)}")
+            continue
+        if row_id in seen:
+            yield RowProblem(row_id, "duplicate_id", f"{where}: row id {row_id!r} appears twice; the first is kept")
+            continue
+        chosen, rejected = _text(raw["chosen"]).strip(), _text(raw["rejected"]).strip()
+        empty = [name for name, value in (("chosen", chosen), ("rejected", rejected)) if not value]
+        if empty:
+            yield RowProblem(row_id, "empty_response", f"{where}: row {row_id!r} has an empty {', '.join(empty)}")
+            continue
+        video = str(raw["video"])
+        media = contained_path(media_root, video)
+        if media is None:
+            yield RowProblem(row_id, "outside_media", f"{where}: row {row_id!r}: video {video!r} leads outside {media_root}; not read")
+            continue
+        if not media.exists():
+            yield RowProblem(row_id, "missing_media", f"{where}: row {row_id!r}: video {video!r} not found under {media_root}")
+            continue
+        try:
+            problem = media_problem(media, media_root)
+        except MediaOutsideRoot as err:
+            yield RowProblem(row_id, "outside_media", f"{where}: row {row_id!r}: frame {err.path!r} leads outside {media_root}; not read")
+            continue
+        if problem:
+            yield RowProblem(row_id, "unreadable_media", f"{where}: row {row_id!r}: {problem}")
+            continue
+        seen.add(row_id)
+        yield DpoRow(
+            id=row_id, video=video, prompt=_text(raw["prompt"]), chosen=chosen, rejected=rejected,
+            answer=_text(raw.get("answer")) or None, scores={k: raw.get(k) for k in SCORE_FIELDS if k in raw},
+        )
+
+
+def read_captions(path: str | os.PathLike) -> tuple[dict[str, str], list[RowProblem]]:
+    """``{id: caption}`` from a jsonl of ``{id, caption}``, and a ``bad_encoding`` problem (with
+    its file:line) for each line that is not UTF-8, which is skipped. Raises ``ValueError`` naming
+    the line for a line that is not such an object (the file is then not a captions file)."""
+    from temrobbench.files import iter_text_lines
+
+    captions: dict[str, str] = {}
+    problems: list[RowProblem] = []
+    for number, line, encoding_problem in iter_text_lines(path):
+        if line is None:
+            problems.append(RowProblem(f"captions line {number}", "bad_encoding", f"{path}:{number}: {encoding_problem}"))
+            continue
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            captions[str(entry["id"])] = entry["caption"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"line {number}: not a {{id, caption}} json line ({type(err).__name__})") from None
+    return captions, problems
