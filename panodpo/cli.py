@@ -1,7 +1,7 @@
 """``panodpo`` command line: prepare, train, quickstart.
 
 Each command validates its inputs first (cheap: no torch, no TRL) and imports the heavy parts after,
-so a bad invocation fails in a second with one line (README "Failures", ``temrobbench.errors``).
+so a bad invocation fails in a second with one line (README "Failures", ``temrobbench.cli.contract``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from temrobbench.errors import (
+from temrobbench.cli.contract import (
     EXIT_RUNTIME,
     CliParser,
     UserError,
@@ -57,7 +57,7 @@ def _prepare_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrency", type=int, default=8, help="requests in flight at once (openai perturber)")
     p.add_argument("--captions", default=None, help="jsonl of {id, caption} given to the openai perturber")
     p.add_argument("--materialize-rejected-videos", action="store_true", help="also write the rejected videos as files")
-    from .rejected_videos import STRATEGIES, RejectedVideoSettings
+    from panodpo.rejected_videos import STRATEGIES, RejectedVideoSettings
 
     defaults = RejectedVideoSettings()  # the training config's defaults and choices, from one definition
     p.add_argument("--rejected-video-strategy", choices=STRATEGIES, default=defaults.strategy, help="how the rejected video is made")
@@ -71,7 +71,7 @@ def _prepare_parser() -> argparse.ArgumentParser:
 
 
 def _rejected_video_settings(args: argparse.Namespace) -> Any:
-    from .rejected_videos import RejectedVideoSettings
+    from panodpo.rejected_videos import RejectedVideoSettings
 
     try:
         return RejectedVideoSettings(args.rejected_video_strategy, args.crop_area_ratio, args.blank_frame_ratio, args.num_video_segments)
@@ -116,8 +116,8 @@ def _prepare(argv: Sequence[str]) -> int:
     args = _prepare_parser().parse_args(argv)
     _validate_prepare(args)
     captions = _read_captions(args.captions) if args.captions else {}
-    from .data.perturbers import PerturberUnusable
-    from .data.prepare import PrepareConfig, prepare_dpo_data
+    from panodpo.data.misleading_questions import PerturberUnusable
+    from panodpo.data.prepare import PrepareConfig, prepare_dpo_data
 
     rejected_video = _rejected_video_settings(args)
 
@@ -174,7 +174,7 @@ def _preference_data_problem(split: str):
     required = {"video", "prompt", "chosen", "rejected"}
 
     def problem(folder: Path) -> tuple[str, str] | None:
-        from .data.prepare import prepared_split_files
+        from panodpo.data.prepare import prepared_split_files
 
         files = prepared_split_files(folder, split)
         hint = "make it with `panodpo prepare --dpo-jsonl FILE --media DIR --out DIR`"
@@ -215,7 +215,7 @@ def _short_train_help() -> str:
              "`panodpo train --help-all` lists them all.", ""]
     groups = [("data and model", TrainArguments, [f.name for f in fields(TrainArguments)])]
     try:
-        from .config import PanoDPOConfig
+        from panodpo.config import PanoDPOConfig
 
         groups.append(("PanoDPO (and the DPO defaults it changes)", PanoDPOConfig, _own_fields(PanoDPOConfig)))
     except ImportError:
@@ -251,11 +251,11 @@ def _train(argv: Sequence[str]) -> int:
 
     from transformers import AutoModelForImageTextToText, AutoProcessor, HfArgumentParser
 
-    from temrobbench.errors import one_line_errors
+    from temrobbench.cli.contract import one_line_errors
 
-    from .config import PanoDPOConfig
-    from .lora import default_lora_config
-    from .trainer import PanoDPOTrainer
+    from panodpo.config import PanoDPOConfig
+    from panodpo.lora import default_lora_config
+    from panodpo.trainer import PanoDPOTrainer
 
     parser = one_line_errors(HfArgumentParser((TrainArguments, PanoDPOConfig), prog="panodpo train",
                                               description="Train a PanoDPO adapter: every PanoDPOConfig / DPOConfig / TrainingArguments field is a flag."))
@@ -264,7 +264,7 @@ def _train(argv: Sequence[str]) -> int:
 
     with no_empty_folder_left(config.output_dir):
         if Path(script.data).is_dir():
-            from .data.prepare import prepared_split_files
+            from panodpo.data.prepare import prepared_split_files
 
             # A local folder: its shards, whatever the folder's card says.
             files = [str(p) for p in prepared_split_files(script.data, script.split)]
@@ -294,7 +294,7 @@ def _quickstart(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     check_output_dir(args.out, "--out", QUICKSTART_MARKERS, args.overwrite, "panodpo quickstart")
     require_extra(TRAIN_EXTRA, "panodpo quickstart")
-    from .quickstart import run_quickstart_training
+    from panodpo.quickstart import run_quickstart_training
 
     with no_empty_folder_left(args.out):
         print(run_quickstart_training(args.out))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from trl import DPOConfig
 
-from .rejected_videos import STRATEGIES, RejectedVideoSettings
+from panodpo.rejected_videos import STRATEGIES, RejectedVideoSettings
 
 
 def _launched_without_accelerator() -> bool:

@@ -14,7 +14,7 @@ Subclassed, not copied. What each override replaces and why:
 - ``_compute_loss``: one policy forward over the (up to) 4 sequences of every example (one
   reference forward before it unless precomputed), and the loss of
   :func:`panodpo.loss.panodpo_loss`, logging loss, reward margin and accuracy per term.
-- ``create_model_card`` and ``_save``: the card from ``hub_cards/model_card.md.j2``, written into
+- ``create_model_card`` and ``_save``: the card from ``temrobbench/hub/templates/model_card.md.j2``, written into
   ``output_dir`` and into every folder a model is saved to (``save_model(dir)``, checkpoints),
   replacing the generic card PEFT writes next to the adapter.
 
@@ -43,10 +43,10 @@ from trl.trainer.utils import use_adapter
 
 from temrobbench.reference import BIBTEX, PAPER_TITLE
 
-from .collator import PanoDPOCollator
-from .config import PanoDPOConfig
-from .loss import active_rows, panodpo_loss
-from .model_parts import freeze_vision_tower, lora_targets_missed
+from panodpo.collator import PanoDPOCollator
+from panodpo.config import PanoDPOConfig
+from panodpo.loss import active_rows, panodpo_loss
+from panodpo.model_parts import freeze_vision_tower, lora_targets_missed
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def shared_video_encoder(model: Any) -> torch.nn.Module | None:
 def frozen_encoder_modules(model: Any) -> list[torch.nn.Module]:
     """The outermost modules of the vision encoder(s) that hold no trainable parameter and no
     projector: their outputs are the same in the reference and the policy forward of a step."""
-    from .model_parts import find_model_parts
+    from panodpo.model_parts import find_model_parts
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     parts = find_model_parts(base)
@@ -432,7 +432,7 @@ class PanoDPOTrainer(DPOTrainer):
     # -- cards ------------------------------------------------------------------------------------
 
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags: Any = None, **kwargs: Any) -> None:
-        """Replaces TRL's card: ``README.md`` in ``output_dir`` from ``hub_cards/model_card.md.j2``
+        """Replaces TRL's card: ``README.md`` in ``output_dir`` from ``temrobbench/hub/templates/model_card.md.j2``
         (``push_to_hub`` uploads it with the adapter)."""
         if dataset_name:
             self.dataset_name = dataset_name  # later saves name the same data
@@ -447,7 +447,7 @@ class PanoDPOTrainer(DPOTrainer):
     def _write_model_card(self, directory: str, **card: Any) -> None:
         if not self.args.should_save:
             return
-        from .model_card import render_model_card
+        from panodpo.model_card import render_model_card
 
         os.makedirs(directory, exist_ok=True)
         with open(os.path.join(directory, "README.md"), "w", encoding="utf-8") as f:

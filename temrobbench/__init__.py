@@ -12,11 +12,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "TemRobBench": "temrobbench.builder",
-    "TemRobBenchConfig": "temrobbench.builder",
-    "build_benchmark": "temrobbench.build",
-    "BuildConfig": "temrobbench.build",
-    "synthesize_coin": "temrobbench.synth",
+    "TemRobBench": "temrobbench.hub.builder",
+    "TemRobBenchConfig": "temrobbench.hub.builder",
+    "build_benchmark": "temrobbench.build.pipeline",
+    "BuildConfig": "temrobbench.build.pipeline",
+    "synthesize_coin": "temrobbench.source.synth",
     "render_prompt": "temrobbench.prompt",
     "evaluate_temporal_robustness": "temrobbench.evaluation",
 }

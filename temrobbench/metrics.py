@@ -20,7 +20,7 @@ import math
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
-from .categories import metric_groups
+from temrobbench.items.categories import metric_groups
 
 GROUPS: dict[str, tuple[str, str]] = metric_groups()
 

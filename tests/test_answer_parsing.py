@@ -4,15 +4,15 @@ The options are laid out as TemRobBench renders them (temrobbench/prompt.py, seq
 options are full orderings "a -> b -> c", ETS options are statements '"x" then "y"'. Expectations
 were written as a grader would mark the answer, before running the parser; the decisions on
 look-alike letters, partial orderings and contradicting letters are documented in the module
-docstring of temrobbench/evaluation/answer_parsing.py.
+docstring of temrobbench/evaluation/answers/parsing.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from temrobbench.evaluation.answer_parsing import parse_answer
-from temrobbench.evaluation.report import EvalReport
+from temrobbench.evaluation.answers.parsing import parse_answer
+from temrobbench.evaluation.report.tables import EvalReport
 
 OPTIONS = ["cut wood -> sand it", "sand it -> cut wood", '"a" then "b"', '"b" then "a"']
 

@@ -15,15 +15,15 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from dataset_loading import load_fresh as load_dataset
+from tests.support.dataset_loading import load_fresh as load_dataset
 
-import temrobbench.build as build_module
-from temrobbench.build import BuildConfig, build_benchmark
-from temrobbench.builder import TemRobBench
+import temrobbench.build.pipeline as build_module
+from temrobbench.build.pipeline import BuildConfig, build_benchmark
+from temrobbench.hub.builder import TemRobBench
 from temrobbench.cli import main as cli_main
-from temrobbench.commands.push import push_folder
-from temrobbench.synth import SynthConfig, synthesize_coin
-from temrobbench.video_io import read_frames
+from temrobbench.cli.commands.push import push_folder
+from temrobbench.source.synth import SynthConfig, synthesize_coin
+from temrobbench.build.video_io import read_frames
 
 NUM_VIDEOS = 8
 

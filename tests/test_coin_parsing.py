@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from temrobbench.coin import CoinFormatError, is_safe_video_id, load_coin
-from temrobbench.eligibility import ineligibility_reason
+from temrobbench.source.coin import CoinFormatError, is_safe_video_id, load_coin
+from temrobbench.source.eligibility import ineligibility_reason
 
 
 def _entry(segments, labels=None, duration=100.0):

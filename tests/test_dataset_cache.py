@@ -20,11 +20,11 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard
 
 from panodpo.data.prepare import PrepareConfig, prepare_dpo_data
-from temrobbench.build import BuildConfig, build_benchmark
-from temrobbench.commands.push import push_folder
-from temrobbench.features import CONFIGS, SPLITS, row_features
-from temrobbench.hub_layout import read_local_split, write_card
-from temrobbench.synth import SynthConfig, synthesize_coin
+from temrobbench.build.pipeline import BuildConfig, build_benchmark
+from temrobbench.cli.commands.push import push_folder
+from temrobbench.items.schema import CONFIGS, SPLITS, row_features
+from temrobbench.hub.parquet import read_local_split, write_card
+from temrobbench.source.synth import SynthConfig, synthesize_coin
 
 # Fields compared between a loaded row and the Parquet shards (the video as its stored path).
 FIELDS = ("id", "video_id", "question", "descriptions", "options", "answer", "shortcut", "option_roles", "order")

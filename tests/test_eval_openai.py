@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from openai_server import FakeOpenAIServer
+from tests.support.openai_server import FakeOpenAIServer
 from temrobbench import evaluate_temporal_robustness
 from temrobbench.evaluation.models.openai_api import OpenAIVideoLM
 from temrobbench.evaluation.records import read_records

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from dataset_loading import load_fresh
+from tests.support.dataset_loading import load_fresh
 from temrobbench import evaluate_temporal_robustness
 from temrobbench.evaluation.records import read_records
 from temrobbench.prompt import TRUST_THE_VIDEO_SYSTEM_PROMPT

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from openai_server import FakeOpenAIServer, legacy_server_rules, reasoning_model_rules
+from tests.support.openai_server import FakeOpenAIServer, legacy_server_rules, reasoning_model_rules
 from temrobbench import evaluate_temporal_robustness
 from temrobbench.evaluation.records import read_records
 

@@ -158,7 +158,7 @@ def _snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
 @pytest.fixture(scope="module")
 def workspace(tiny_benchmark, tmp_path_factory):
     """Inputs of every case: a COIN source, a benchmark, prepared data, a user's own folder..."""
-    from temrobbench.synth import SynthConfig, synthesize_coin
+    from temrobbench.source.synth import SynthConfig, synthesize_coin
 
     ws = tmp_path_factory.mktemp("contract")
     synthesize_coin(ws / "src", SynthConfig(num_videos=2, seed=3), progress=False)

@@ -14,7 +14,7 @@ import pytest
 
 from temrobbench import evaluate_temporal_robustness
 from temrobbench.cli import main
-from temrobbench.evaluation.explorer import read_benchmark_pointer, script_json, write_benchmark_pointer
+from temrobbench.evaluation.report.explorer import read_benchmark_pointer, script_json, write_benchmark_pointer
 
 CHROMIUM = os.environ.get("TEMROBBENCH_CHROMIUM", "/usr/bin/chromium")
 EVIL = '</script><script>window.pwned = 1</script><!-- & \u2028'

@@ -114,7 +114,7 @@ def test_summary_reports_mean_std_paired_intervals_and_signs():
 
 
 def test_mixed_world_shows_the_configured_share_of_videos_out_of_order(tmp_path):
-    from temrobbench.prior_world import PriorWorldConfig, synthesize_prior_world, world_tasks
+    from temrobbench.source.prior_world import PriorWorldConfig, synthesize_prior_world, world_tasks
 
     config = PriorWorldConfig(num_videos=20, seed=1, world_seed=3, noncanonical_fraction=0.25)
     database = json.loads(synthesize_prior_world(tmp_path / "mixed", config).read_text())["database"]
@@ -144,14 +144,14 @@ def test_canonical_world_output_is_frozen(tmp_path):
     must not change with the second world's option: COIN.json as written before it existed."""
     import hashlib
 
-    from temrobbench.prior_world import PriorWorldConfig, synthesize_prior_world
+    from temrobbench.source.prior_world import PriorWorldConfig, synthesize_prior_world
 
     coin = synthesize_prior_world(tmp_path, PriorWorldConfig(num_videos=6, seed=3, world_seed=2))
     assert hashlib.sha256(coin.read_bytes()).hexdigest() == "cd7e2607a58eec4ab6bf9e945e35d79151815113ee4085358087f482b4281aae"
 
 
 def test_mixed_world_training_items_follow_the_video_and_offer_the_usual_order(tmp_path):
-    from temrobbench.prior_world import PriorWorldConfig, synthesize_prior_world
+    from temrobbench.source.prior_world import PriorWorldConfig, synthesize_prior_world
 
     from panodpo.reproduction.data import training_examples
 
@@ -195,7 +195,7 @@ def test_world_configs_and_row_keys():
 def test_a_finished_seed_is_read_back_not_rerun(tmp_path, monkeypatch):
     import dataclasses
 
-    import temrobbench.prior_world as prior_world
+    import temrobbench.source.prior_world as prior_world
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("a finished seed was rerun")
@@ -211,7 +211,7 @@ def test_a_finished_seed_is_read_back_not_rerun(tmp_path, monkeypatch):
 
 
 def test_finished_rows_are_read_back_and_other_data_settings_refused(tmp_path, monkeypatch):
-    import temrobbench.prior_world as prior_world
+    import temrobbench.source.prior_world as prior_world
 
     from panodpo.reproduction import SeedRun
     from panodpo.reproduction.pipeline import row_key

@@ -1,6 +1,6 @@
 """The model-family matrix: the same invariants over a tiny random model of every family.
 
-Each family (temrobbench.tiny_families.FAMILIES) must, through the ``hf:`` adapter:
+Each family (tests.support.tiny_families.FAMILIES) must, through the ``hf:`` adapter:
 - answer a batch exactly as it answers each query alone (left padding, whatever the tokenizer ships);
 - with the shared video prefix, feed exactly the full prompt's token ids and score as a full
   forward does (within 1e-4), in likelihood, choice and generate scoring;
@@ -19,13 +19,13 @@ import torch
 
 from temrobbench.evaluation.models.hf import HFVideoLM
 from temrobbench.evaluation.requests import VideoLMRequest
-from temrobbench.tiny_families import FAMILIES, build_tiny
+from tests.support.tiny_families import FAMILIES, build_tiny
 
-from torch_threads import one_torch_thread  # noqa: F401
+from tests.support.torch_threads import one_torch_thread  # noqa: F401
 
 
 def _available(family: str) -> bool:
-    module = importlib.util.find_spec(f"temrobbench.tiny_families.{family}")
+    module = importlib.util.find_spec(f"tests.support.tiny_families.{family}")
     return module is not None and all(importlib.util.find_spec(r) for r in FAMILIES[family].requires)
 
 
@@ -108,7 +108,7 @@ def test_the_video_changes_the_scores(tiny):
 def test_a_model_without_video_support_fails_at_load_with_one_line():
     from transformers import CLIPImageProcessor, LlavaProcessor
 
-    from temrobbench.tiny_families._tokenizers import byte_level_tokenizer
+    from tests.support.tiny_families._tokenizers import byte_level_tokenizer
 
     tokenizer = byte_level_tokenizer(["<image>"], eos="<image>", pad="<image>", image_token="<image>")
     image_only = LlavaProcessor(image_processor=CLIPImageProcessor(), tokenizer=tokenizer, patch_size=14)

@@ -17,9 +17,9 @@ from datasets import Dataset
 
 from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from panodpo.model_parts import find_model_parts
-from temrobbench.tiny_families import FAMILIES, build_tiny
-from test_model_matrix import family_params
-from torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
+from tests.support.tiny_families import FAMILIES, build_tiny
+from tests.test_model_matrix import family_params
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 warnings.filterwarnings("ignore")
 

@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from dataset_loading import load_fresh
-from openai_server import FakeOpenAIServer
+from tests.support.dataset_loading import load_fresh
+from tests.support.openai_server import FakeOpenAIServer
 from panodpo.cli import main as panodpo_main
 from panodpo.data.prepare import PrepareConfig, prepare_dpo_data
-from panodpo.data.perturbers import validate_misleading
-from temrobbench.commands.push import push_folder
-from torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
+from panodpo.data.misleading_questions import validate_misleading
+from temrobbench.cli.commands.push import push_folder
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 
 @pytest.fixture()
@@ -92,7 +92,7 @@ def test_openai_perturber_with_failures_validation_and_cache(source, tmp_path, m
     fails = {0: 500, 1: 429}
     with FakeOpenAIServer(reply=reply, fail=lambda n: fails.get(n)) as server:
         config = PrepareConfig(perturber="openai", base_url=server.base_url, max_retries=3, max_concurrency=1)
-        import panodpo.data.perturbers as perturbers
+        import panodpo.data.misleading_questions as perturbers
 
         original = perturbers.OpenAIPerturber.__init__
 

@@ -3,7 +3,7 @@ each, and their features reach all the sequences that share them through the mod
 precomputed-features input (``mm_encoder_outputs``); families without that path fall back to
 encoding the video of every sequence.
 
-Per family of ``temrobbench.tiny_families``: the 4 sequence log-probs with shared encoding equal
+Per family of ``tests.support.tiny_families``: the 4 sequence log-probs with shared encoding equal
 the plain path's, and so do the gradients of the projector and LoRA weights.
 """
 
@@ -19,9 +19,9 @@ from datasets import Dataset
 from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from panodpo.model_parts import find_model_parts
 from panodpo.trainer import frozen_encoder_modules
-from temrobbench.tiny_families import build_tiny
-from test_model_matrix import family_params
-from torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
+from tests.support.tiny_families import build_tiny
+from tests.test_model_matrix import family_params
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 warnings.filterwarnings("ignore")
 

@@ -13,7 +13,7 @@ from datasets import Dataset, load_from_disk
 
 from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from temrobbench.tiny_models import build_tiny_qwen2vl
-from torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 warnings.filterwarnings("ignore")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from temrobbench.evaluation.report import EvalReport
+from temrobbench.evaluation.report.tables import EvalReport
 from temrobbench.reference import CITATION, paper_preference, paper_table1, reference_markdown
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper"

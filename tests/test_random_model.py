@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from temrobbench.evaluation.models.simple import RandomModel
+from temrobbench.evaluation.models.dummy import RandomModel
 from temrobbench.evaluation.requests import VideoLMRequest
 
 

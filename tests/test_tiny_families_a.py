@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from temrobbench.tiny_families import FAMILIES, build_tiny
+from tests.support.tiny_families import FAMILIES, build_tiny
 
-from torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
+from tests.support.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 # family -> (the video placeholder the chat template writes, the end of the generation prompt)
 LAYOUT = {

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from temrobbench.tiny_families import FAMILIES, build_tiny
-from torch_threads import one_torch_thread  # noqa: F401  (module fixture: one torch thread)
+from tests.support.tiny_families import FAMILIES, build_tiny
+from tests.support.torch_threads import one_torch_thread  # noqa: F401  (module fixture: one torch thread)
 
 SYSTEM, QUESTION = "Be brief.", "Which order?"
 
@@ -122,7 +122,7 @@ def test_save_load_round_trip_and_seed(tiny, tmp_path):
 @pytest.mark.parametrize("family", SENTENCEPIECE)
 def test_sentencepiece_leading_space_after_special_token(family):
     """Llama-2's tokenizer gives text on its own a leading ``▁`` that it lacks after ``<video>`` in the prompt."""
-    from temrobbench.tiny_families._tokenizers import sentencepiece_like_tokenizer
+    from tests.support.tiny_families._tokenizers import sentencepiece_like_tokenizer
 
     tok = sentencepiece_like_tokenizer(["<video>", "<image>"])
     assert type(tok).__name__ in ("LlamaTokenizer", "LlamaTokenizerFast")

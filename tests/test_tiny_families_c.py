@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from temrobbench.tiny_families import FAMILIES
-from torch_threads import one_torch_thread  # noqa: F401  (module fixture: one torch thread)
+from tests.support.tiny_families import FAMILIES
+from tests.support.torch_threads import one_torch_thread  # noqa: F401  (module fixture: one torch thread)
 
 SYSTEM, QUESTION = "Be brief.", "Which order?"
 GLM = "<|begin_of_video|><|video|><|end_of_video|>"
@@ -43,7 +43,7 @@ NUM_FRAMES = 4
 
 
 def _build(family: str, **kwargs):
-    return importlib.import_module(f"temrobbench.tiny_families.{family}").build(**kwargs)
+    return importlib.import_module(f"tests.support.tiny_families.{family}").build(**kwargs)
 
 
 def _messages(family: str, system: bool = True) -> list[dict]:

@@ -27,14 +27,14 @@ import cv2
 import datasets
 from tqdm.auto import tqdm
 
-from temrobbench.coin import is_safe_video_id
-from temrobbench.files import atomic_path
-from temrobbench.video_io import EncodeSettings, output_size, write_video
+from temrobbench.source.coin import is_safe_video_id
+from temrobbench.utils.files import atomic_path
+from temrobbench.build.video_io import EncodeSettings, output_size, write_video
 
-from ..media import frame_files, load_frames
-from ..rejected_videos import RejectedVideoSettings
-from .perturbers import OpenAIPerturber, PerturbationCache, TemplatePerturber
-from .sharegptvideo import DpoRow, RowProblem, clean_prompt, read_rows
+from panodpo.media import frame_files, load_frames
+from panodpo.rejected_videos import RejectedVideoSettings
+from panodpo.data.misleading_questions import OpenAIPerturber, PerturbationCache, TemplatePerturber
+from panodpo.data.sharegptvideo import DpoRow, RowProblem, clean_prompt, read_rows
 
 SHARD_ROWS = 2000
 
@@ -199,7 +199,7 @@ def _float(value: Any) -> float | None:
 
 
 def _write_parquet(out: Path, records: list[dict], with_rejected_video: bool) -> list[str]:
-    from temrobbench.hub_layout import remove_stale_shards, write_parquet_shards
+    from temrobbench.hub.parquet import remove_stale_shards, write_parquet_shards
 
     total = max(1, -(-len(records) // SHARD_ROWS))
     names = [f"train-{index:05d}-of-{total:05d}.parquet" for index in range(total)]
@@ -222,9 +222,9 @@ def prepared_split_files(folder: str | os.PathLike, split: str = "train") -> lis
 def _write_card(out: Path, report: dict[str, Any]) -> None:
     """The dataset card, with the Hub's ``dataset_info`` and a content fingerprint read from the
     shards, so ``load_dataset`` never serves a cached earlier preparation of the same folder
-    (see ``temrobbench.hub_layout.describe_data``)."""
-    from temrobbench.hub_cards import render_card
-    from temrobbench.hub_layout import describe_data
+    (see ``temrobbench.hub.parquet.describe_data``)."""
+    from temrobbench.hub.card import render_card
+    from temrobbench.hub.parquet import describe_data
 
     data = describe_data(out, DATA_FILES, dataset_features(report["rejected_videos_materialized"]))
     text = render_card("dpo_dataset_card.md.j2", num_rows=report["num_rows_prepared"], perturber=report["perturber"], skipped=report["skipped"],

@@ -53,9 +53,9 @@ def media_problem(media: Path) -> str | None:
     """Why a row's video cannot be used (None when it can), from its container header or its
     folder listing only: cheap enough for every row, and it keeps a broken file from failing a
     training run hours later, or costing a perturber request."""
-    from temrobbench.video_io import VideoDecodeError, probe_video
+    from temrobbench.build.video_io import VideoDecodeError, probe_video
 
-    from ..media import frame_files
+    from panodpo.media import frame_files
 
     if media.is_dir():
         return None if frame_files(media) else f"{media}: no frame images"

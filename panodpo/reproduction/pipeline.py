@@ -1,6 +1,6 @@
 """Mini reproduction: the temporal shortcut appears, and PanoDPO is measured against it, on 2 CPU cores.
 
-1. Two worlds with a strong prior (:mod:`temrobbench.prior_world`, :mod:`.data`): every task has one
+1. Two worlds with a strong prior (:mod:`temrobbench.source.prior_world`, :mod:`.data`): every task has one
    canonical step order. In ``canonical`` every training video follows it; in ``mixed`` a quarter
    of them shows an edited order (the answer follows the video).
 2. A tiny Qwen2-VL (hidden 64, 2 layers, vision depth 2, ~0.34M parameters) trained from scratch
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .data import WORLDS, training_examples
+from panodpo.reproduction.data import WORLDS, training_examples
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 COLUMNS = (("intrinsic", "t_acc"), ("intrinsic", "fr"), ("light", "fr"), ("severe", "fr"), ("extrinsic", "t_acc"), ("extrinsic", "fr"))
@@ -148,12 +148,12 @@ class SeedRun:
             return
         import torch
 
-        from temrobbench.build import BuildConfig, build_benchmark
-        from temrobbench.eligibility import EligibilityRules
-        from temrobbench.prior_world import PriorWorldConfig, synthesize_prior_world
-        from temrobbench.video_io import EncodeSettings
+        from temrobbench.build.pipeline import BuildConfig, build_benchmark
+        from temrobbench.source.eligibility import EligibilityRules
+        from temrobbench.source.prior_world import PriorWorldConfig, synthesize_prior_world
+        from temrobbench.build.video_io import EncodeSettings
 
-        from .training import sft_model
+        from panodpo.reproduction.training import sft_model
 
         warnings.filterwarnings("ignore")
         config = self.config
@@ -203,8 +203,8 @@ class SeedRun:
         from temrobbench.evaluation import evaluate_temporal_robustness
         from temrobbench.evaluation.models.hf import HFVideoLM
 
-        from .stats import item_margins, margin_summary
-        from .training import train_preference
+        from panodpo.reproduction.stats import item_margins, margin_summary
+        from panodpo.reproduction.training import train_preference
 
         timings = {}
         cpu = time.process_time()
@@ -334,8 +334,8 @@ def run(out_dir: str | Path, seeds=DEFAULT_SEEDS, worlds=tuple(WORLDS), override
 
     ``report_only``: train nothing, report the rows finished so far (a run stopped early).
     """
-    from .figures import plot_margins, plot_results
-    from .report import summarize_worlds
+    from panodpo.reproduction.figures import plot_margins, plot_results
+    from panodpo.reproduction.report import summarize_worlds
 
     out = Path(out_dir)
     results: dict[str, list[dict]] = {}
@@ -368,7 +368,7 @@ def run(out_dir: str | Path, seeds=DEFAULT_SEEDS, worlds=tuple(WORLDS), override
 
 def summarize(seed_results: list[dict]) -> str:
     """Markdown table of one world over seeds (kept for callers of the one-world API)."""
-    from .report import summarize_world
+    from panodpo.reproduction.report import summarize_world
 
     return summarize_world(seed_results)
 

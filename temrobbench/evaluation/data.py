@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..features import CONFIGS, SPLITS
+from temrobbench.items.schema import CONFIGS, SPLITS
 
 
 def load_items(data: Any, configs: tuple[str, ...] = CONFIGS, limit: int | None = None) -> list[tuple[dict, dict]]:
@@ -16,7 +16,7 @@ def load_items(data: Any, configs: tuple[str, ...] = CONFIGS, limit: int | None 
     """
     import datasets
 
-    from ..hub_layout import is_built_folder, read_local_split
+    from temrobbench.hub.parquet import is_built_folder, read_local_split
 
     pairs: list[tuple[dict, dict]] = []
     for config in configs:

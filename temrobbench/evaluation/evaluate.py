@@ -10,16 +10,16 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
-from ..prompt import TRUST_THE_VIDEO_SYSTEM_PROMPT
-from .answer_parsing import parse_answer
-from .data import load_items
-from .frames import decode_frames
-from .models import SCORING_MODES, VideoLM, resolve_model
-from .picking import UnscorableResponseError, pick_letter, pick_option
-from .protocol import PlannedQuery, plan_item, render_query, video_key
-from .records import RecordWriter, read_all_records, record_key
-from .report import EvalReport
-from .requests import VideoLMRequest
+from temrobbench.prompt import TRUST_THE_VIDEO_SYSTEM_PROMPT
+from temrobbench.evaluation.answers.parsing import parse_answer
+from temrobbench.evaluation.data import load_items
+from temrobbench.evaluation.frames import decode_frames
+from temrobbench.evaluation.models import SCORING_MODES, VideoLM, resolve_model
+from temrobbench.evaluation.answers.picking import UnscorableResponseError, pick_letter, pick_option
+from temrobbench.evaluation.protocol import PlannedQuery, plan_item, render_query, video_key
+from temrobbench.evaluation.records import RecordWriter, read_all_records, record_key
+from temrobbench.evaluation.report.tables import EvalReport
+from temrobbench.evaluation.requests import VideoLMRequest
 
 
 def _distributed_rank() -> tuple[int, int]:
@@ -138,8 +138,8 @@ def evaluate_temporal_robustness(
     resumes; metrics, tables and plots are saved beside them.
 
     >>> import tempfile, os
-    >>> from temrobbench.synth import SynthConfig, synthesize_coin
-    >>> from temrobbench.build import BuildConfig, build_benchmark
+    >>> from temrobbench.source.synth import SynthConfig, synthesize_coin
+    >>> from temrobbench.build.pipeline import BuildConfig, build_benchmark
     >>> src = tempfile.mkdtemp()
     >>> coin = synthesize_coin(src, SynthConfig(num_videos=2), progress=False)
     >>> bench = build_benchmark(coin, os.path.join(src, "videos"), os.path.join(src, "b"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..prompt import render_prompt, rotation
+from temrobbench.prompt import render_prompt, rotation
 
 
 @dataclass(frozen=True)

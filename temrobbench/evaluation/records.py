@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..files import JsonlAppender, read_jsonl_lines
+from temrobbench.utils.files import JsonlAppender, read_jsonl_lines
 
 RecordKey = tuple[str, str, int]
 

@@ -19,7 +19,7 @@ import importlib
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
-from ..requests import VideoLMRequest
+from temrobbench.evaluation.requests import VideoLMRequest
 
 SCORING_MODES = ("generate", "likelihood", "choice")
 
@@ -72,7 +72,7 @@ BUILTIN_ADAPTERS: dict[str, tuple[str, str, str]] = {
     "hf": ("temrobbench.evaluation.models.hf", "load_hf", "hf:<id-or-path>"),
     "blind": ("temrobbench.evaluation.models.hf", "load_blind", "blind:<hf spec>"),
     "openai": ("temrobbench.evaluation.models.openai_api", "load_openai", "openai:<model>[@base_url]"),
-    "random": ("temrobbench.evaluation.models.simple", "load_random", "random[:seed]"),
+    "random": ("temrobbench.evaluation.models.dummy", "load_random", "random[:seed]"),
 }
 
 Factory = Callable[..., VideoLM]
@@ -126,7 +126,7 @@ def resolve_model(spec: Any, **options: Any) -> VideoLM:
     ...
     ValueError: unknown model spec 'gpt5'; valid: blind:<hf spec>, hf:<id-or-path>, openai:<model>[@base_url], random[:seed], a callable fn(request) -> str, a VideoLM instance
     """
-    from .simple import CallableModel
+    from temrobbench.evaluation.models.dummy import CallableModel
 
     if isinstance(spec, VideoLM):
         return spec

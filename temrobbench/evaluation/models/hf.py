@@ -1,7 +1,7 @@
 """``hf:<id-or-path>``: any transformers image-text-to-text model whose processor takes videos.
 
 Loaded by hub id or local path with ``AutoProcessor`` + ``AutoModelForImageTextToText``; the
-families proven by tests are listed in :mod:`temrobbench.tiny_families` (and the README).
+families proven by tests are listed in :mod:`tests.support.tiny_families` (and the README).
 
 Every scoring encodes each video once: all queries of a video start with the same chat header and
 video block, so that prefix runs through the model once (vision tower included) and each query
@@ -23,11 +23,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ...errors import check_model_source
-from ...processor_inputs import adds_special_tokens, template_switches, video_kwargs
-from ...prompt import video_chat_messages
-from ..requests import VideoLMRequest
-from .base import VideoLM, check_options
+from temrobbench.cli.contract import check_model_source
+from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
+from temrobbench.prompt import video_chat_messages
+from temrobbench.evaluation.requests import VideoLMRequest
+from temrobbench.evaluation.models.base import VideoLM, check_options
 
 
 def _group_by_video(requests: Sequence[VideoLMRequest]) -> "OrderedDict[str, list[int]]":

@@ -24,10 +24,10 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from ..picking import UnscorableResponseError
-from ...openai_client import backoff_delays, is_retryable, make_client
-from ..requests import VideoLMRequest
-from .base import VideoLM, check_options
+from temrobbench.evaluation.answers.picking import UnscorableResponseError
+from temrobbench.utils.openai_client import backoff_delays, is_retryable, make_client
+from temrobbench.evaluation.requests import VideoLMRequest
+from temrobbench.evaluation.models.base import VideoLM, check_options
 
 
 NO_LOGPROBS = "the server returned no log-probabilities: use --scoring generate"
