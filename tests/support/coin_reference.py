@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-COIN_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "coin"
+from tests.support.paths import REPO
+
+COIN_DIR = REPO.parent / "shared" / "data" / "coin"
 
 
 def require_coin_reference() -> Path:

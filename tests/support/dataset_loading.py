@@ -1,6 +1,6 @@
 """``load_dataset`` for tests: each call prepared in a cache of its own.
 
-A built folder's card keys ``datasets``' cache on its content (tests/test_dataset_cache.py), but
+A built folder's card keys ``datasets``' cache on its content (tests/temrobbench/hub/test_dataset_cache.py), but
 tests that monkeypatch or hand-edit shards keep a cache of their own anyway.
 """
 

@@ -4,7 +4,7 @@ One module per family, each with ``build(hidden_size=16, num_layers=2, seed=0) -
 a random model of the family's own transformers class (CPU, eval mode) and its own processor class,
 with a tokenizer built in code and a chat template laid out like the hub checkpoint's (where the
 video placeholder goes, the role markers, the generation prompt). Nothing is downloaded. The test
-matrix (``tests/test_model_matrix.py``) runs the same invariants over every entry of
+matrix (``tests/temrobbench/evaluation/models/test_model_matrix.py``) runs the same invariants over every entry of
 :data:`FAMILIES`, and the README's model table is this list.
 
 >>> model, processor = build_tiny("qwen2_vl")

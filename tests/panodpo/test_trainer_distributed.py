@@ -22,6 +22,8 @@ import textwrap
 import pytest
 import torch
 
+from tests.support.paths import REPO
+
 WORKER = textwrap.dedent(
     """
     import json, os, sys, warnings
@@ -84,7 +86,7 @@ def runs(tiny_benchmark, tmp_path_factory):
     script.write_text(WORKER)
     videos = sorted(str(p) for p in (tiny_benchmark / "videos").glob("*/clean.mp4"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
-    env.update(OMP_NUM_THREADS="1", TQDM_DISABLE="1", PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")])))
+    env.update(OMP_NUM_THREADS="1", TQDM_DISABLE="1", PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
     results = {}
     for world in (1, 2):
         out = root / f"world{world}"
@@ -151,7 +153,7 @@ def test_example_accelerate_configs_load(name, kind):
 
     from accelerate.commands.config.config_args import load_config_from_file
 
-    config = load_config_from_file(str(Path(__file__).parents[1] / "examples" / "accelerate" / name))
+    config = load_config_from_file(str(REPO / "examples" / "accelerate" / name))
     assert str(config.distributed_type).endswith(kind) and config.num_processes == 8 and not config.use_cpu
     if kind == "FSDP":
         assert config.fsdp_config["fsdp_version"] == 2 and config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"

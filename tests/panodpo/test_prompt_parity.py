@@ -17,7 +17,7 @@ from temrobbench.evaluation.models.hf import HFVideoLM
 from temrobbench.evaluation.protocol import plan_item, render_query
 from temrobbench.evaluation.requests import VideoLMRequest
 from tests.support.tiny_families import build_tiny
-from tests.test_model_matrix import family_params
+from tests.support.families import family_params
 from tests.support.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 warnings.filterwarnings("ignore")

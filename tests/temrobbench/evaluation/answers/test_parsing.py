@@ -16,7 +16,7 @@ from temrobbench.evaluation.report.tables import EvalReport
 
 OPTIONS = ["cut wood -> sand it", "sand it -> cut wood", '"a" then "b"', '"b" then "a"']
 
-# The arc-weld ITS item of tests/snapshots/its_light-adversarial-r0.txt.
+# The arc-weld ITS item of tests/temrobbench/snapshots/its_light-adversarial-r0.txt.
 ITS = (
     "clamp pieces -> clean metal -> weld -> chip slag -> grind seam -> weld",
     "clean metal -> clamp pieces -> weld -> chip slag -> weld -> grind seam",

@@ -10,7 +10,9 @@ import pytest
 from temrobbench.evaluation.report.tables import EvalReport
 from temrobbench.reference import CITATION, paper_preference, paper_table1, reference_markdown
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper"
+from tests.support.paths import REPO
+
+SHARED = REPO.parent / "shared" / "data" / "paper"
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/paper is not here")

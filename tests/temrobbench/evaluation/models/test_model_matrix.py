@@ -6,12 +6,11 @@ Each family (tests.support.tiny_families.FAMILIES) must, through the ``hf:`` ada
   forward does (within 1e-4), in likelihood, choice and generate scoring;
 - change its scores when the video changes (the video is really seen).
 The PanoDPO side of the matrix (frozen vision tower, trained projector and LoRA) is in
-tests/test_panodpo_families.py.
+tests/panodpo/test_model_parts.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -19,26 +18,12 @@ import torch
 
 from temrobbench.evaluation.models.hf import HFVideoLM
 from temrobbench.evaluation.requests import VideoLMRequest
+from tests.support.families import family_params
 from tests.support.tiny_families import FAMILIES, build_tiny
 
 from tests.support.torch_threads import one_torch_thread  # noqa: F401
+from tests.support.paths import REPO
 
-
-def _available(family: str) -> bool:
-    module = importlib.util.find_spec(f"tests.support.tiny_families.{family}")
-    return module is not None and all(importlib.util.find_spec(r) for r in FAMILIES[family].requires)
-
-
-def family_params(trainable: bool = False):
-    """Every family as a pytest param; ``trainable=True`` skips those PanoDPO refuses (their
-    refusal is asserted in tests/test_panodpo_families.py)."""
-    params = []
-    for name, family in FAMILIES.items():
-        marks = [pytest.mark.skipif(not _available(name), reason=f"{name}: tiny builder or {family.requires} missing")]
-        if trainable and family.panodpo_blocker:
-            marks.append(pytest.mark.skip(reason=f"{name}: PanoDPO refuses it ({family.panodpo_blocker})"))
-        params.append(pytest.param(name, marks=marks))
-    return params
 
 
 @pytest.fixture(scope="module", params=family_params())
@@ -131,6 +116,6 @@ def test_panodpo_refuses_a_model_whose_vision_tower_cannot_be_found():
 def test_the_readme_table_lists_every_family():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     for key, family in FAMILIES.items():
         assert f"`tiny_families/{key}.py`" in readme and family.display_name in readme, key

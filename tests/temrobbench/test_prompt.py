@@ -1,6 +1,6 @@
 """Frozen prompt text (lmms-eval style): any change to what models see must be deliberate.
 
-Regenerate after an intended change with ``UPDATE_SNAPSHOTS=1 python -m pytest tests/test_prompt_snapshots.py``
+Regenerate after an intended change with ``UPDATE_SNAPSHOTS=1 python -m pytest tests/temrobbench/test_prompt.py``
 and review the diff.
 """
 
