@@ -14,23 +14,18 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from temrobbench.cli.contract import (
-    EXIT_RUNTIME,
-    CliParser,
-    UserError,
+from temrobbench.utils.errors import EXIT_RUNTIME, UserError, require_extra
+from temrobbench.cli.contract import CliParser, run_cli
+from temrobbench.cli.checks import (
     at_least,
-    check_local_or_hub,
-    check_model_source,
     check_output_dir,
-    check_server,
     existing_dir,
     existing_file,
     find_media,
     most_common_cause,
     no_empty_folder_left,
-    require_extra,
-    run_cli,
 )
+from temrobbench.utils.hub_checks import check_local_or_hub, check_model_source, check_server
 
 TRAIN_EXTRA = ("trl", "peft", "accelerate")
 # Files that mark a folder as a command's own earlier output (resumed, not refused).

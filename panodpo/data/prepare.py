@@ -222,9 +222,9 @@ def prepared_split_files(folder: str | os.PathLike, split: str = "train") -> lis
 def _write_card(out: Path, report: dict[str, Any]) -> None:
     """The dataset card, with the Hub's ``dataset_info`` and a content fingerprint read from the
     shards, so ``load_dataset`` never serves a cached earlier preparation of the same folder
-    (see ``temrobbench.hub.parquet.describe_data``)."""
+    (see ``temrobbench.hub.dataset_info.describe_data``)."""
     from temrobbench.hub.card import render_card
-    from temrobbench.hub.parquet import describe_data
+    from temrobbench.hub.dataset_info import describe_data
 
     data = describe_data(out, DATA_FILES, dataset_features(report["rejected_videos_materialized"]))
     text = render_card("dpo_dataset_card.md.j2", num_rows=report["num_rows_prepared"], perturber=report["perturber"], skipped=report["skipped"],

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from temrobbench.cli.contract import at_least, check_output_dir, no_empty_folder_left, require_extra
+from temrobbench.cli.checks import at_least, check_output_dir, no_empty_folder_left
+from temrobbench.utils.errors import require_extra
 
 # An earlier reproduction's files: finished seeds are read back, not refused.
 REPRODUCE_MARKERS = ("results.json", "results.md", "results.png", "margins.png", "tuning.md", "tuning.json", "canonical", "mixed", "seed*")

@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from temrobbench.source.coin import CoinFormatError, CoinVideo, load_coin
 from temrobbench.source.eligibility import EligibilityRules, ineligibility_reason
-from temrobbench.hub.parquet import write_card, write_parquet_splits
+from temrobbench.hub.card import write_card
+from temrobbench.hub.parquet import write_parquet_splits
 from temrobbench.items.categories import CATEGORIES, PERTURBATIONS, categories_of
 from temrobbench.items.its import ItemInfeasible, ItemSpec
 from temrobbench.utils.files import atomic_path

@@ -16,7 +16,7 @@ def load_items(data: Any, configs: tuple[str, ...] = CONFIGS, limit: int | None 
     """
     import datasets
 
-    from temrobbench.hub.parquet import is_built_folder, read_local_split
+    from temrobbench.hub.layout import is_built_folder, read_local_split
 
     pairs: list[tuple[dict, dict]] = []
     for config in configs:

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from temrobbench.items.schema import CATEGORIES, CONFIGS, SPLITS, row_features
-from temrobbench.hub.parquet import split_files
+from temrobbench.hub.layout import split_files
 
 _DESCRIPTION = "TemRobBench: robustness of video LMMs to temporal inconsistency (COIN videos)."
 

@@ -8,7 +8,16 @@ from pathlib import Path
 from temrobbench.build.pipeline import STATE_DIR, BuildConfig, build_benchmark, find_video_file
 from temrobbench.source.coin import CoinFormatError, load_coin
 from temrobbench.source.eligibility import EligibilityRules
-from temrobbench.cli.contract import EXIT_RUNTIME, UserError, at_least, check_output_dir, existing_dir, existing_file, in_range, most_common_cause, no_empty_folder_left
+from temrobbench.utils.errors import EXIT_RUNTIME, UserError
+from temrobbench.cli.checks import (
+    at_least,
+    check_output_dir,
+    existing_dir,
+    existing_file,
+    in_range,
+    most_common_cause,
+    no_empty_folder_left,
+)
 from temrobbench.build.video_io import VIDEO_EXTENSIONS, EncodeSettings
 
 # Files that mark a folder as an earlier build (resumed, not refused).

@@ -8,18 +8,9 @@ from pathlib import Path
 
 from temrobbench.evaluation.models.options import model_args_type
 
-from temrobbench.cli.contract import (
-    EXIT_RUNTIME,
-    UserError,
-    at_least,
-    check_local_or_hub,
-    check_model_source,
-    check_output_dir,
-    check_server,
-    most_common_cause,
-    no_empty_folder_left,
-    require_extra,
-)
+from temrobbench.utils.errors import EXIT_RUNTIME, UserError, require_extra
+from temrobbench.cli.checks import at_least, check_output_dir, most_common_cause, no_empty_folder_left
+from temrobbench.utils.hub_checks import check_local_or_hub, check_model_source, check_server
 
 # Files that mark a folder as an earlier evaluation (resumed, not refused).
 EVAL_MARKERS = ("records.jsonl", "records.rank*.jsonl", "run.json")

@@ -12,7 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from temrobbench.cli.contract import UserError, check_output_dir, looks_like_path
+from temrobbench.utils.errors import UserError
+from temrobbench.cli.checks import check_output_dir
+from temrobbench.utils.hub_checks import looks_like_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +34,7 @@ def _default_out(data: str) -> Path:
 
 def resolve_data(data: str) -> str:
     """A built folder as an absolute path (lmms-eval may run elsewhere), a hub id as it is."""
-    from temrobbench.hub.parquet import is_built_folder
+    from temrobbench.hub.layout import is_built_folder
 
     path = Path(data).expanduser()
     if path.exists():

@@ -6,8 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from temrobbench.cli.contract import EXIT_RUNTIME, UserError, check_hub_reachable, existing_dir
-from temrobbench.hub.parquet import PUBLISH_IGNORE, upload_plan, write_card
+from temrobbench.utils.errors import EXIT_RUNTIME, UserError
+from temrobbench.utils.hub_checks import check_hub_reachable
+from temrobbench.cli.checks import existing_dir
+from temrobbench.hub.layout import PUBLISH_IGNORE, upload_plan
+from temrobbench.hub.card import write_card
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 from temrobbench.build.pipeline import BuildConfig, build_benchmark
-from temrobbench.cli.contract import at_least, check_output_dir, has_module, no_empty_folder_left
+from temrobbench.cli.checks import at_least, check_output_dir, no_empty_folder_left
+from temrobbench.utils.errors import has_module
 from temrobbench.items.schema import CONFIGS, SPLITS
 from temrobbench.prompt import render_prompt
 from temrobbench.source.synth import SynthConfig, synthesize_coin

@@ -7,7 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from temrobbench.cli.contract import UserError, existing_dir
+from temrobbench.utils.errors import UserError
+from temrobbench.cli.checks import existing_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +41,7 @@ def _load(folder: str):
 
 def run(args: argparse.Namespace) -> int:
     if args.data is not None:
-        from temrobbench.hub.parquet import is_built_folder
+        from temrobbench.hub.layout import is_built_folder
 
         hint = "give a folder written by `temrobbench build` (or a download of a Hub benchmark)"
         if not is_built_folder(existing_dir(args.data, "--data", hint)):

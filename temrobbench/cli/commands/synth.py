@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from temrobbench.cli.contract import at_least, check_output_dir, no_empty_folder_left
+from temrobbench.cli.checks import at_least, check_output_dir, no_empty_folder_left
 from temrobbench.source.synth import SynthConfig, synthesize_coin
 
 # A folder holding COIN.json is an earlier synth output (rewritten, not refused).

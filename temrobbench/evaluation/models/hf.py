@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from temrobbench.cli.contract import check_model_source
+from temrobbench.utils.hub_checks import check_model_source
 from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
 from temrobbench.prompt import video_chat_messages
 from temrobbench.evaluation.requests import VideoLMRequest

@@ -82,7 +82,7 @@ def read_benchmark_pointer(output_dir: str | os.PathLike) -> str | None:
 def _load_rows(data: str | None, item_ids: set[str]) -> tuple[dict[str, dict], str]:
     """``{item_id: {"clean": row, "adversarial": row}}`` of a local built folder, and a note for
     the page when the benchmark's texts and videos are not at hand."""
-    from temrobbench.hub.parquet import is_built_folder, read_local_split
+    from temrobbench.hub.layout import is_built_folder, read_local_split
 
     if not data:
         return {}, ("The benchmark of this run is not recorded (an evaluation from the Python API, or one older than this page): "
@@ -116,7 +116,7 @@ def _load_rows(data: str | None, item_ids: set[str]) -> tuple[dict[str, dict], s
 def _hub_items(data: str) -> list[tuple[dict, dict]]:
     """(clean, adversarial) rows of a benchmark on the Hub, videos as embedded bytes; fails fast
     (instead of retrying for half a minute) when it is neither cached nor reachable."""
-    from temrobbench.cli.contract import check_local_or_hub
+    from temrobbench.utils.hub_checks import check_local_or_hub
     from temrobbench.evaluation.data import load_items
 
     check_local_or_hub(data, f"benchmark {data}", "dataset")

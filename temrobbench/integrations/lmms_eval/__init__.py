@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from temrobbench.hub.parquet import data_files_patterns
+from temrobbench.hub.layout import data_files_patterns
 
 #: lmms-eval task name -> benchmark config.
 TASKS = {"temrobbench_its": "intrinsic", "temrobbench_ets": "extrinsic"}

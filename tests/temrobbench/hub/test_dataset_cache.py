@@ -23,7 +23,8 @@ from panodpo.data.prepare import PrepareConfig, prepare_dpo_data
 from temrobbench.build.pipeline import BuildConfig, build_benchmark
 from temrobbench.cli.commands.push import push_folder
 from temrobbench.items.schema import CONFIGS, SPLITS, row_features
-from temrobbench.hub.parquet import read_local_split, write_card
+from temrobbench.hub.layout import read_local_split
+from temrobbench.hub.card import write_card
 from temrobbench.source.synth import SynthConfig, synthesize_coin
 
 # Fields compared between a loaded row and the Parquet shards (the video as its stored path).

@@ -31,7 +31,7 @@ def scripted_answer(prompt: str, video_bytes: bytes) -> str:
 def _load_docs(bench: Path, config: str):
     import datasets
 
-    from temrobbench.hub.parquet import data_files_patterns
+    from temrobbench.hub.layout import data_files_patterns
 
     patterns = data_files_patterns()[config]
     ds = datasets.load_dataset(str(bench), data_files={"test": [patterns["clean"], patterns["adversarial"]]}, split="test")
