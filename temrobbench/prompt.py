@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from temrobbench.items.schema import LETTERS
+from temrobbench.items.spec import LETTERS
 
 ANSWER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 DESCRIPTIONS_HEADER = "Descriptions of the steps in the video:"

@@ -50,7 +50,8 @@ def training_examples(coin_path: Path, videos_dir: Path, seed: int) -> tuple[lis
     from temrobbench.build.pipeline import find_video_file
     from temrobbench.source.coin import load_coin
     from temrobbench.items.categories import CATEGORIES
-    from temrobbench.items.its import ItemInfeasible, build_its_item
+    from temrobbench.items.spec import ItemInfeasible
+    from temrobbench.items.its import build_its_item
     from temrobbench.prompt import render_prompt, rotation
 
     annotations = load_coin(coin_path)

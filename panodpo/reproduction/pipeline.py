@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from panodpo.reproduction.data import WORLDS, training_examples
+from temrobbench.utils.formatting import percent
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 COLUMNS = (("intrinsic", "t_acc"), ("intrinsic", "fr"), ("light", "fr"), ("severe", "fr"), ("extrinsic", "t_acc"), ("extrinsic", "fr"))
@@ -243,13 +244,9 @@ class SeedRun:
         partial.write_text(json.dumps(result, indent=2), encoding="utf-8")
         partial.replace(done)
         its = report.metrics["intrinsic"]
-        self.say(f"{row}: ITS T-Acc {its['t_acc']:.1f}, FR {_fmt(its['fr'])}, margin {result['margins']['intrinsic']['mean']:+.2f} "
+        self.say(f"{row}: ITS T-Acc {its['t_acc']:.1f}, FR {percent(its['fr'])}, margin {result['margins']['intrinsic']['mean']:+.2f} "
                  f"(train {timings.get('train', 0):.0f} s, eval {timings['eval']:.0f} s)")
         return result
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
 
 
 def seed_cost(seed_timings: dict, rows: dict[str, dict]) -> dict[str, float]:

@@ -33,7 +33,7 @@ from temrobbench.source.eligibility import EligibilityRules, ineligibility_reaso
 from temrobbench.hub.card import write_card
 from temrobbench.hub.parquet import write_parquet_splits
 from temrobbench.items.categories import CATEGORIES, PERTURBATIONS, categories_of
-from temrobbench.items.its import ItemInfeasible, ItemSpec
+from temrobbench.items.spec import ItemInfeasible, ItemSpec
 from temrobbench.utils.files import atomic_path
 from temrobbench.build.video_io import VIDEO_EXTENSIONS, EncodeSettings, VideoDecodeError, concat_clips, encode_event_clips
 

@@ -1,4 +1,4 @@
-"""The benchmark's perturbations and categories, declared once (DESIGN.md §1, "Items").
+"""The benchmark's perturbations and categories, declared once (docs/design.md, "Items").
 
 The build, the dataset configs, the metric groups, the report's columns and the plots all iterate
 this table: a new category is one :class:`Category` entry plus its item builder.
@@ -9,28 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-# (video_id, task, events, steps of each COIN task, seed) -> an item (temrobbench.items.its.ItemSpec)
-ItemBuilder = Callable[[str, str, Sequence[str], dict, int], object]
+from temrobbench.items.ets import build_ets_absolute_item, build_ets_relative_item
+from temrobbench.items.its import build_its_item
+from temrobbench.items.spec import ItemSpec
+
+# (video_id, task, events, steps of each COIN task, seed) -> an item
+ItemBuilder = Callable[[str, str, Sequence[str], dict, int], ItemSpec]
 
 
 def _its(category: str) -> ItemBuilder:
     def build(video_id, task, events, task_steps, seed):
-        from temrobbench.items.its import build_its_item
-
         return build_its_item(video_id, task, events, category, seed)
 
     return build
 
 
 def _ets_absolute(video_id, task, events, task_steps, seed):
-    from temrobbench.items.its import build_ets_absolute_item
-
     return build_ets_absolute_item(video_id, events, seed)
 
 
 def _ets_relative(video_id, task, events, task_steps, seed):
-    from temrobbench.items.its import build_ets_relative_item
-
     return build_ets_relative_item(video_id, task, events, task_steps, seed)
 
 

@@ -13,8 +13,6 @@ from temrobbench.items.categories import PERTURBATIONS, categories_of
 CONFIGS: tuple[str, ...] = tuple(PERTURBATIONS)
 SPLITS: tuple[str, ...] = ("clean", "adversarial")
 CATEGORIES: dict[str, tuple[str, ...]] = {config: categories_of(config) for config in CONFIGS}
-ROLES: tuple[str, ...] = ("correct", "shortcut", "incorrect")
-LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 
 
 def row_features(decode_video: bool = True) -> datasets.Features:

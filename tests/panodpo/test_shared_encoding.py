@@ -18,7 +18,7 @@ from datasets import Dataset
 
 from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from panodpo.model_parts import find_model_parts
-from panodpo.trainer import frozen_encoder_modules
+from panodpo.shared_encoding import frozen_encoder_modules
 from tests.support.tiny_families import build_tiny
 from tests.support.families import family_params
 from tests.support.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture

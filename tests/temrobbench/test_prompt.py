@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from temrobbench.items.its import build_ets_absolute_item, build_ets_relative_item, build_its_item
+from temrobbench.items.ets import build_ets_absolute_item, build_ets_relative_item
+from temrobbench.items.its import build_its_item
 from temrobbench.prompt import render_prompt, rotation
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

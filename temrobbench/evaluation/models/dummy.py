@@ -1,4 +1,5 @@
-"""Models with no weights: ``random`` and a plain Python callable."""
+"""Dummy models, with no weights: ``random`` (a seeded random letter, the 25% floor) and a plain
+Python callable ``fn(request) -> str``."""
 
 from __future__ import annotations
 

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from temrobbench.utils.files import atomic_path
+from temrobbench.evaluation.report.formatting import adv_with_drop
+from temrobbench.utils.formatting import percent
 
 #: The file in an eval output folder naming the benchmark it ran on.
 BENCHMARK_POINTER = "benchmark.json"
@@ -296,11 +298,10 @@ def script_json(value: Any) -> str:
 
 
 def _summary_row(report: Any, label: str) -> list[str]:
-    from temrobbench.evaluation.report.tables import _adv_with_drop, _fmt
-
+    
     its, ets = report.metrics["intrinsic"], report.metrics["extrinsic"]
-    return [label, _fmt(its["clean_acc"]), _adv_with_drop(its), _fmt(its["fr"]), _fmt(its["wfr"]), _fmt(ets["clean_acc"]),
-            _adv_with_drop(ets), _fmt(ets["fr"]), _fmt(ets["wfr"]), _fmt(its["t_acc"]), _fmt(ets["t_acc"])]
+    return [label, percent(its["clean_acc"]), adv_with_drop(its), percent(its["fr"]), percent(its["wfr"]), percent(ets["clean_acc"]),
+            adv_with_drop(ets), percent(ets["fr"]), percent(ets["wfr"]), percent(its["t_acc"]), percent(ets["t_acc"])]
 
 
 # --------------------------------------------------------------------------- the page

@@ -10,29 +10,10 @@ from typing import Any, Sequence
 
 from temrobbench import metrics as metrics_module
 from temrobbench.items.categories import CATEGORIES, report_order
+from temrobbench.evaluation.report.formatting import adv_with_drop
+from temrobbench.utils.formatting import percent, signed
 
 CATEGORY_ORDER = tuple(c.name for c in CATEGORIES)  # plot order: the categories table
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
-
-
-def _signed(value: float, digits: int) -> str:
-    """``value`` with its sign, a value that rounds to zero as +0 (never ``-0.000``).
-
-    >>> _signed(-0.00004, 3), _signed(-0.25, 1), _signed(1.0, 1)
-    ('+0.000', '-0.2', '+1.0')
-    """
-    return f"{round(value, digits) or 0.0:+.{digits}f}"
-
-
-def _adv_with_drop(m: dict[str, Any]) -> str:
-    if m["adv_acc"] is None:
-        return "–"
-    if m["clean_acc"] is None:
-        return _fmt(m["adv_acc"])
-    return f"{m['adv_acc']:.1f} ({_signed(m['adv_acc'] - m['clean_acc'], 1)})"
 
 
 @dataclass
@@ -77,18 +58,18 @@ class EvalReport:
             "",
             "| Model | ITS Clean Acc | ITS Adv Acc (Δ) | ITS FR | ITS WFR | ETS Clean Acc | ETS Adv Acc (Δ) | ETS FR | ETS WFR | ITS T-Acc | ETS T-Acc |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
-            f"| {self.model} | {_fmt(its['clean_acc'])} | {_adv_with_drop(its)} | {_fmt(its['fr'])} | {_fmt(its['wfr'])} | "
-            f"{_fmt(ets['clean_acc'])} | {_adv_with_drop(ets)} | {_fmt(ets['fr'])} | {_fmt(ets['wfr'])} | {_fmt(its['t_acc'])} | {_fmt(ets['t_acc'])} |",
+            f"| {self.model} | {percent(its['clean_acc'])} | {adv_with_drop(its)} | {percent(its['fr'])} | {percent(its['wfr'])} | "
+            f"{percent(ets['clean_acc'])} | {adv_with_drop(ets)} | {percent(ets['fr'])} | {percent(ets['wfr'])} | {percent(its['t_acc'])} | {percent(ets['t_acc'])} |",
             "",
             "| Group | n | Clean Acc | Adv Acc (Δ) | FR | WFR | T-Acc | Invalid |" + (" Shortcut margin |" if self.scoring == "likelihood" else ""),
             "|---|---|---|---|---|---|---|---|" + ("---|" if self.scoring == "likelihood" else ""),
         ]
         for name in report_order():
             m = self.metrics[name]
-            row = f"| {name} | {m['n']} | {_fmt(m['clean_acc'])} | {_adv_with_drop(m)} | {_fmt(m['fr'])} | {_fmt(m['wfr'])} | {_fmt(m['t_acc'])} | {_fmt(m['invalid_rate'])} |"
+            row = f"| {name} | {m['n']} | {percent(m['clean_acc'])} | {adv_with_drop(m)} | {percent(m['fr'])} | {percent(m['wfr'])} | {percent(m['t_acc'])} | {percent(m['invalid_rate'])} |"
             if self.scoring == "likelihood":
                 margin = m.get("shortcut_margin")
-                row += f" {'–' if margin is None else _signed(margin, 3)} |"
+                row += f" {'–' if margin is None else signed(margin, 3)} |"
             lines.append(row)
         if self.num_errors:
             lines += ["", f"{self.num_errors} queries failed with an error (counted invalid); rerun to retry them."]

@@ -11,12 +11,9 @@ from tests.support.coin_reference import coin_database
 from temrobbench.build.pipeline import assign_categories
 from temrobbench.source.coin import CoinAnnotations, parse_video_entry
 from temrobbench.source.eligibility import EligibilityRules, ineligibility_reason, normalize_label
-from temrobbench.items.its import (
-    ItemInfeasible,
-    build_ets_absolute_item,
-    build_ets_relative_item,
-    build_its_item,
-)
+from temrobbench.items.spec import ItemInfeasible
+from temrobbench.items.ets import build_ets_absolute_item, build_ets_relative_item
+from temrobbench.items.its import build_its_item
 from temrobbench.items.orderings import adjacent_pairs, kendall_tau_distance
 
 NO_DURATION_LIMIT = EligibilityRules(min_total_duration=0, max_total_duration=1e9)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from temrobbench.evaluation.models import VideoLM, register_model, resolve_model, valid_specs
-from temrobbench.evaluation.models import base
+from temrobbench.evaluation.models import registry
 
 
 class Echo(VideoLM):
@@ -34,7 +34,7 @@ def test_scoring_modes_follow_what_the_adapter_implements():
 
 
 def test_a_registered_prefix_resolves_with_its_options_and_a_clash_is_refused(monkeypatch):
-    monkeypatch.setattr(base, "_REGISTERED", {})
+    monkeypatch.setattr(registry, "_REGISTERED", {})
     register_model("echo", "echo:<letter>")(lambda argument, **options: Echo(argument or options.get("answer", "A")))
     assert resolve_model("echo:C").generate([None]) == ["C"]
     assert resolve_model("echo", answer="D").generate([None]) == ["D"]
