@@ -1,4 +1,4 @@
-"""PanoDPOConfig: DPOConfig plus the video- and question-conditioned terms (DESIGN.md §3)."""
+"""PanoDPOConfig: DPOConfig plus the video- and question-conditioned terms (docs/design.md, "The PanoDPO loss")."""
 
 from __future__ import annotations
 

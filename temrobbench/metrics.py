@@ -1,4 +1,4 @@
-"""TemRobBench metrics (DESIGN.md §2): a pure function of the evaluation records.
+"""TemRobBench metrics (docs/design.md, "Metrics"): a pure function of the evaluation records.
 
 Each record is one query: ``item_id``, ``perturbation``, ``category``, ``setting``
 (``clean``|``adversarial``), ``round`` and the ``role`` of the chosen option (``correct``,

@@ -1,4 +1,4 @@
-"""Evaluation of video LMMs on TemRobBench (DESIGN.md §2)."""
+"""Evaluation of video LMMs on TemRobBench (docs/design.md, "Evaluation protocol")."""
 
 from temrobbench.evaluation.evaluate import evaluate_temporal_robustness
 from temrobbench.evaluation.models import VideoLM, register_model, resolve_model

@@ -16,7 +16,7 @@ CATEGORIES: dict[str, tuple[str, ...]] = {config: categories_of(config) for conf
 
 
 def row_features(decode_video: bool = True) -> datasets.Features:
-    """Features of one benchmark row (DESIGN.md §1, "Rows").
+    """Features of one benchmark row (docs/design.md, "Data layout").
 
     >>> sorted(row_features())[:3]
     ['answer', 'category', 'descriptions']

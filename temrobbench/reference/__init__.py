@@ -1,4 +1,4 @@
-"""The paper's published numbers, to read a new run against (DESIGN.md §6).
+"""The paper's published numbers, to read a new run against (docs/design.md, "Metrics").
 
 Numbers (percent) transcribed from Liang et al., 2025, "Investigating and Enhancing the Robustness
 of Large Multimodal Models Against Temporal Inconsistency" (arXiv:2505.14405), measured by its

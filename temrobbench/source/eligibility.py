@@ -1,4 +1,4 @@
-"""Which COIN videos can carry TemRobBench items (DESIGN.md §1, "Source")."""
+"""Which COIN videos can carry TemRobBench items (docs/design.md, "Source")."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ def task_steps(real_videos):
 def test_eligibility_counts_match_the_design(real_videos, eligible):
     assert len(real_videos) == 11827
     reasons = Counter(ineligibility_reason(v, NO_DURATION_LIMIT) for v in real_videos)
-    # DESIGN.md §1: about 900 eligible videos averaging 6.5 steps (the paper: 562 videos, 6.4).
+    # docs/design.md, "Source": about 900 eligible videos averaging 6.5 steps (the paper: 562 videos, 6.4).
     assert 850 <= len(eligible) <= 950, reasons
     assert 6.0 <= statistics.mean(len(v.steps) for v in eligible) <= 7.0
     assert reasons["too_few_steps"] > reasons["too_few_distinct_labels"] > reasons["repeated_consecutive_label"] > 0
