@@ -25,6 +25,7 @@ from temrobbench.cli.checks import (
     most_common_cause,
     no_empty_folder_left,
 )
+from temrobbench.utils.files import MEDIA_EXTENSIONS
 from temrobbench.utils.hub_checks import check_local_or_hub, check_model_source, check_server
 
 TRAIN_EXTRA = ("trl", "peft", "accelerate")
@@ -33,7 +34,6 @@ PREPARE_MARKERS = (".prepare", "prepare_report.json")
 TRAIN_MARKERS = ("adapter_config.json", "checkpoint-*", "trainer_state.json", "training_args.bin", "model.safetensors")
 QUICKSTART_MARKERS = ("dpo.jsonl", "data/prepare_report.json", "source/COIN.json")
 # The usable contents of a --media folder: video files, or folders of frame images.
-MEDIA_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -47,10 +47,10 @@ def _prepare_parser() -> argparse.ArgumentParser:
     p.add_argument("--media", required=True, help="folder the rows' video paths are relative to (video files or frame folders)")
     p.add_argument("--out", required=True, help="output folder; an earlier prepare there is resumed")
     p.add_argument("--perturber", choices=("template", "openai"), default="template", help="how misleading questions are made")
-    p.add_argument("--openai-model", default="gpt-4o-mini", help="chat model of the openai perturber")
+    p.add_argument("--openai-model", default="gpt-4o-mini", help="chat model that writes the misleading questions (--perturber openai)")
     p.add_argument("--base-url", default=None, help="an OpenAI-compatible server (vLLM, SGLang); the key comes from OPENAI_API_KEY")
-    p.add_argument("--max-concurrency", type=int, default=8, help="requests in flight at once (openai perturber)")
-    p.add_argument("--captions", default=None, help="jsonl of {id, caption} given to the openai perturber")
+    p.add_argument("--max-concurrency", type=int, default=8, help="requests in flight at once (--perturber openai)")
+    p.add_argument("--captions", default=None, help="jsonl of {id, caption} given to the chat model (--perturber openai)")
     p.add_argument("--materialize-rejected-videos", action="store_true", help="also write the rejected videos as files")
     from panodpo.rejected_videos import STRATEGIES, RejectedVideoSettings
 
@@ -80,7 +80,7 @@ def _validate_prepare(args: argparse.Namespace) -> None:
     at_least(args.num_frames, 1, "--num-frames")
     existing_file(args.dpo_jsonl, "--dpo-jsonl", "give the ShareGPTVideo-DPO jsonl file")
     media = existing_dir(args.media, "--media", "give the folder the rows' video paths are relative to")
-    if find_media(media, MEDIA_SUFFIXES) is None:
+    if find_media(media, MEDIA_EXTENSIONS) is None:
         raise UserError("holds no video file or frame image", f"--media {media}", "give the folder the rows' video paths are relative to")
     if args.captions:
         existing_file(args.captions, "--captions", "give a jsonl of {id, caption}, or leave --captions out")
@@ -111,7 +111,7 @@ def _prepare(argv: Sequence[str]) -> int:
     args = _prepare_parser().parse_args(argv)
     _validate_prepare(args)
     captions = _read_captions(args.captions) if args.captions else {}
-    from panodpo.data.misleading_questions import PerturberUnusable
+    from panodpo.data.misleading_questions import MisleadingQuestionsUnusable
     from panodpo.data.prepare import PrepareConfig, prepare_dpo_data
 
     rejected_video = _rejected_video_settings(args)
@@ -122,7 +122,7 @@ def _prepare(argv: Sequence[str]) -> int:
     try:
         with no_empty_folder_left(args.out):
             report = prepare_dpo_data(args.dpo_jsonl, args.media, args.out, config, captions)
-    except PerturberUnusable as err:
+    except MisleadingQuestionsUnusable as err:
         raise UserError(str(err), f"--perturber openai --openai-model {args.openai_model}", "rows finished so far are kept; rerun after fixing") from None
     report_path = Path(args.out) / "prepare_report.json"
     if report["num_rows_prepared"] == 0:

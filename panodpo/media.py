@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 
 from temrobbench.evaluation.frames import decode_frames, uniform_indices
+from temrobbench.utils.files import FRAME_EXTENSIONS
 
-FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def resolve_media(video: Any, media_root: str | os.PathLike | None) -> Any:

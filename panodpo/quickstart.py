@@ -12,7 +12,7 @@ def _stage(built_dir: Path, quickstart_dir: Path) -> str:
 
 
 def run_quickstart_training(out_dir: str | Path, steps: int = 4) -> str:
-    """Synthesize videos, prepare preference rows (template perturber), train ``steps`` PanoDPO
+    """Synthesize videos, prepare preference rows (template misleading questions), train ``steps`` PanoDPO
     steps with LoRA, save the adapter and its card; return a summary."""
     from temrobbench.source.synth import SYNTH_TASKS, SynthConfig, synthesize_coin
     from temrobbench.tiny_models import build_tiny_qwen2vl

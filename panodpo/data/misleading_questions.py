@@ -16,7 +16,7 @@ from temrobbench.utils.openai_client import backoff_delays, is_retryable, make_c
 
 from panodpo.data.sharegptvideo import DpoRow, clean_prompt
 
-PERTURBER_RULES = """You rewrite a question about a video so that it becomes misleading.
+MISLEADING_QUESTION_RULES = """You rewrite a question about a video so that it becomes misleading.
 Rules:
 1. Add a false premise: a plausible statement about the video that contradicts what the video shows (use the caption and the correct answer to know what is true).
 2. Keep the original question: the rewritten text must still ask exactly the same thing, ending with the original question.
@@ -24,11 +24,11 @@ Rules:
 4. At most 60 words. Output only the rewritten question, nothing else."""
 
 
-class PerturbationFailed(RuntimeError):
+class MisleadingQuestionFailed(RuntimeError):
     """One row got no valid misleading question: it is reported by id and skipped."""
 
 
-class PerturberUnusable(RuntimeError):
+class MisleadingQuestionsUnusable(RuntimeError):
     """The server refuses every request (bad key, no such model or URL): the run stops, keeping
     what is already cached, instead of failing each remaining row the same way."""
 
@@ -63,27 +63,27 @@ def first_sentence(text: str, limit: int = 200) -> str:
     return sentence[:limit].rstrip(" .!?")
 
 
-class TemplatePerturber:
+class TemplateMisleadingQuestions:
     """Offline: the rejected (wrong) answer becomes a false premise before the question.
 
     >>> row = DpoRow("1", "v", "<video>\\nWhat color is the car?", "It is red.", "It is blue and parked.")
-    >>> TemplatePerturber().perturb(row)
+    >>> TemplateMisleadingQuestions().misleading_question(row)
     'In the video, it is blue and parked. What color is the car?'
     """
 
     name = "template"
 
-    def perturb(self, row: DpoRow, caption: str | None = None) -> str:
+    def misleading_question(self, row: DpoRow, caption: str | None = None) -> str:
         premise = first_sentence(row.rejected)
         premise = premise[:1].lower() + premise[1:] if premise[:1].isupper() and not premise[:2].isupper() else premise
         return f"In the video, {premise}. {clean_prompt(row.prompt)}"
 
-    def perturb_all(self, rows: Sequence[DpoRow], captions: dict[str, str], on_result: Callable[[DpoRow, str | None, str | None], None]) -> None:
+    def misleading_questions(self, rows: Sequence[DpoRow], captions: dict[str, str], on_result: Callable[[DpoRow, str | None, str | None], None]) -> None:
         for row in rows:
-            on_result(row, self.perturb(row, captions.get(row.id)), None)
+            on_result(row, self.misleading_question(row, captions.get(row.id)), None)
 
 
-class OpenAIPerturber:
+class OpenAIMisleadingQuestions:
     """Asks a chat model for q' with the rules above; validates, retries with backoff, bounded concurrency."""
 
     name = "openai"
@@ -99,11 +99,11 @@ class OpenAIPerturber:
         facts = [f"Question: {clean_prompt(row.prompt)}", f"Correct answer: {row.answer or row.chosen}"]
         if caption:
             facts.insert(0, f"Video caption: {caption}")
-        return [{"role": "system", "content": PERTURBER_RULES}, {"role": "user", "content": "\n".join(facts)}]
+        return [{"role": "system", "content": MISLEADING_QUESTION_RULES}, {"role": "user", "content": "\n".join(facts)}]
 
-    def perturb(self, row: DpoRow, caption: str | None = None) -> str:
-        """q' for one row; raises PerturbationFailed after ``max_retries`` failed or invalid answers,
-        PerturberUnusable when the server rejects the credentials, model or URL."""
+    def misleading_question(self, row: DpoRow, caption: str | None = None) -> str:
+        """q' for one row; raises MisleadingQuestionFailed after ``max_retries`` failed or invalid answers,
+        MisleadingQuestionsUnusable when the server rejects the credentials, model or URL."""
         import openai
 
         question = clean_prompt(row.prompt)
@@ -116,10 +116,10 @@ class OpenAIPerturber:
                 response = self.client.chat.completions.create(model=self.model, messages=self._messages(row, caption), temperature=0.7, max_tokens=160)
             except Exception as error:  # noqa: BLE001 - classified
                 if isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)):
-                    raise PerturberUnusable(f"the {self.model!r} chat server refused the request ({type(error).__name__}, HTTP "
+                    raise MisleadingQuestionsUnusable(f"the {self.model!r} chat server refused the request ({type(error).__name__}, HTTP "
                                             f"{getattr(error, 'status_code', '?')}): check OPENAI_API_KEY, --openai-model and --base-url") from None
                 if not is_retryable(error):
-                    raise PerturbationFailed(f"row {row.id!r}: {type(error).__name__}: {error}") from None
+                    raise MisleadingQuestionFailed(f"row {row.id!r}: {type(error).__name__}: {error}") from None
                 last = f"{type(error).__name__}"
                 continue
             candidate = (response.choices[0].message.content or "").strip().strip('"')
@@ -127,20 +127,20 @@ class OpenAIPerturber:
             if problem is None:
                 return candidate
             last = f"invalid output ({problem})"
-        raise PerturbationFailed(f"row {row.id!r}: no valid misleading question after {self.max_retries + 1} attempts: {last}")
+        raise MisleadingQuestionFailed(f"row {row.id!r}: no valid misleading question after {self.max_retries + 1} attempts: {last}")
 
-    def perturb_all(self, rows: Sequence[DpoRow], captions: dict[str, str], on_result: Callable[[DpoRow, str | None, str | None], None]) -> None:
+    def misleading_questions(self, rows: Sequence[DpoRow], captions: dict[str, str], on_result: Callable[[DpoRow, str | None, str | None], None]) -> None:
         lock, stop = threading.Lock(), threading.Event()
-        fatal: list[PerturberUnusable] = []
+        fatal: list[MisleadingQuestionsUnusable] = []
 
         def one(row: DpoRow) -> None:
             if stop.is_set():
                 return
             try:
-                result, error = self.perturb(row, captions.get(row.id)), None
-            except PerturbationFailed as err:
+                result, error = self.misleading_question(row, captions.get(row.id)), None
+            except MisleadingQuestionFailed as err:
                 result, error = None, str(err)
-            except PerturberUnusable as err:
+            except MisleadingQuestionsUnusable as err:
                 fatal.append(err)
                 stop.set()
                 return
@@ -153,7 +153,7 @@ class OpenAIPerturber:
             raise fatal[0]
 
 
-class PerturbationCache:
+class MisleadingQuestionCache:
     """``rejected_prompts.jsonl``: one line per finished row, appended and flushed as it arrives."""
 
     def __init__(self, path: str | os.PathLike) -> None:

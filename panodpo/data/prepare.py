@@ -5,6 +5,8 @@ Output folder::
     README.md                     dataset card (YAML configs: load_dataset(OUT) works)
     prepare_report.json           counts and ids of skipped rows, by reason
     data/train-*.parquet          id, video (embedded), prompt, chosen, rejected, rejected_prompt, answer, scores
+                                  (``rejected_prompt`` holds the misleading question q'; the column keeps
+                                  its name: it is part of the data layout)
     videos/<id>.mp4               each row's video (frame folders are encoded once)
     rejected_videos/<id>.mp4      with --materialize-rejected-videos
     .prepare/rejected_prompts.jsonl   resumable cache of q'
@@ -33,7 +35,7 @@ from temrobbench.build.video_io import EncodeSettings, output_size, write_video
 
 from panodpo.media import frame_files, load_frames
 from panodpo.rejected_videos import RejectedVideoSettings
-from panodpo.data.misleading_questions import OpenAIPerturber, PerturbationCache, TemplatePerturber
+from panodpo.data.misleading_questions import OpenAIMisleadingQuestions, MisleadingQuestionCache, TemplateMisleadingQuestions
 from panodpo.data.sharegptvideo import DpoRow, RowProblem, clean_prompt, read_rows
 
 SHARD_ROWS = 2000
@@ -41,7 +43,8 @@ SHARD_ROWS = 2000
 
 @dataclass
 class PrepareConfig:
-    perturber: str = "template"  # template | openai
+    # Who writes the misleading questions q': template | openai (named as the --perturber flag).
+    perturber: str = "template"
     openai_model: str = "gpt-4o-mini"
     base_url: str | None = None
     max_concurrency: int = 8
@@ -75,11 +78,11 @@ def file_stem(row_id: str) -> str:
     return row_id if is_safe_video_id(row_id) else "id-" + hashlib.sha1(row_id.encode()).hexdigest()[:16]
 
 
-def _make_perturber(config: PrepareConfig):
+def _misleading_question_source(config: PrepareConfig):
     if config.perturber == "template":
-        return TemplatePerturber()
+        return TemplateMisleadingQuestions()
     if config.perturber == "openai":
-        return OpenAIPerturber(config.openai_model, config.base_url, max_concurrency=config.max_concurrency, max_retries=config.max_retries)
+        return OpenAIMisleadingQuestions(config.openai_model, config.base_url, max_concurrency=config.max_concurrency, max_retries=config.max_retries)
     raise ValueError(f"unknown perturber {config.perturber!r}; valid: template, openai")
 
 
@@ -137,21 +140,21 @@ def prepare_dpo_data(
     for entry in read_rows(dpo_jsonl, media_root):
         (problems if isinstance(entry, RowProblem) else rows).append(entry)
 
-    cache = PerturbationCache(out / ".prepare" / "rejected_prompts.jsonl")
+    cache = MisleadingQuestionCache(out / ".prepare" / "rejected_prompts.jsonl")
     todo = [row for row in rows if row.id not in cache.values]
     if todo:
-        perturber = _make_perturber(config)
-        bar = tqdm(total=len(todo), desc=f"misleading questions ({perturber.name})", disable=not progress)
+        writer = _misleading_question_source(config)
+        bar = tqdm(total=len(todo), desc=f"misleading questions ({writer.name})", disable=not progress)
 
         def on_result(row: DpoRow, value: str | None, error: str | None) -> None:
             if value is not None:
-                cache.add(row.id, value, perturber.name)
+                cache.add(row.id, value, writer.name)
             else:
                 problems.append(RowProblem(row.id, "perturbation_failed", error or "no result"))
             bar.update(1)
 
-        try:  # a PerturberUnusable error stops the run; what is cached stays for the next one
-            perturber.perturb_all(todo, captions or {}, on_result)
+        try:  # a MisleadingQuestionsUnusable error stops the run; what is cached stays for the next one
+            writer.misleading_questions(todo, captions or {}, on_result)
         finally:
             bar.close()
 

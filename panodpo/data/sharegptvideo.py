@@ -52,7 +52,7 @@ def _text(value: Any) -> str:
 def media_problem(media: Path) -> str | None:
     """Why a row's video cannot be used (None when it can), from its container header or its
     folder listing only: cheap enough for every row, and it keeps a broken file from failing a
-    training run hours later, or costing a perturber request."""
+    training run hours later, or costing a misleading-question request."""
     from temrobbench.build.video_io import VideoDecodeError, probe_video
 
     from panodpo.media import frame_files

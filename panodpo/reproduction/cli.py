@@ -19,6 +19,7 @@ REPRODUCE_MARKERS = ("results.json", "results.md", "results.png", "margins.png",
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from panodpo.reproduction.data import WORLDS
     from panodpo.reproduction.pipeline import DEFAULT_SEEDS, MiniReproConfig
+    from panodpo.rejected_videos import STRATEGIES
     from panodpo.reproduction.tuning import TUNING_SEEDS
 
     defaults = MiniReproConfig()
@@ -37,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pref-steps", type=int, default=None, help="preference steps per row, batch 8 (default: the world's tuned value)")
     p.add_argument("--pref-lr", type=float, default=None, help="preference learning rate (default: the world's tuned value)")
     p.add_argument("--beta", type=float, default=None, help="DPO beta (default: the world's tuned value)")
-    p.add_argument("--rejected-video-strategy", choices=["shuffle", "crop", "replace", "shuffle_segments", "swap_segments"], default=None,
+    p.add_argument("--rejected-video-strategy", choices=STRATEGIES, default=None,
                    help="how PanoDPO's rejected video v' is made (default: the world's tuned value)")
     p.add_argument("--report", action="store_true", help="train nothing: tables and figures from the rows finished so far in --out")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that is not an earlier reproduction")

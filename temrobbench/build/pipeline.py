@@ -35,7 +35,8 @@ from temrobbench.hub.parquet import write_parquet_splits
 from temrobbench.items.categories import CATEGORIES, PERTURBATIONS, categories_of
 from temrobbench.items.spec import ItemInfeasible, ItemSpec
 from temrobbench.utils.files import atomic_path
-from temrobbench.build.video_io import VIDEO_EXTENSIONS, EncodeSettings, VideoDecodeError, concat_clips, encode_event_clips
+from temrobbench.utils.files import VIDEO_EXTENSIONS
+from temrobbench.build.video_io import EncodeSettings, VideoDecodeError, concat_clips, encode_event_clips
 
 STATE_DIR = ".build"
 MARKER_VERSION = 1

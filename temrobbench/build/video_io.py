@@ -22,8 +22,6 @@ import numpy as np
 
 from temrobbench.utils.files import atomic_path
 
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
-
 
 class VideoDecodeError(RuntimeError):
     """A video file is missing, unreadable, or shorter than its annotations say."""

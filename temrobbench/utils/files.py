@@ -11,6 +11,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+# File suffixes of media, in one place (standard library: CLI checks use them before any heavy import).
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS + FRAME_EXTENSIONS
+
 
 class atomic_path:
     """Context manager yielding a temporary path in the target's folder, renamed onto the target

@@ -18,7 +18,8 @@ from temrobbench.cli.checks import (
     most_common_cause,
     no_empty_folder_left,
 )
-from temrobbench.build.video_io import VIDEO_EXTENSIONS, EncodeSettings
+from temrobbench.utils.files import VIDEO_EXTENSIONS
+from temrobbench.build.video_io import EncodeSettings
 
 # Files that mark a folder as an earlier build (resumed, not refused).
 BUILD_MARKERS = (STATE_DIR, "build_report.json")

@@ -1,4 +1,4 @@
-"""panodpo prepare: bad rows reported by id, template and OpenAI perturbers, resume, Hub layout."""
+"""panodpo prepare: bad rows reported by id, template and OpenAI misleading questions, resume, Hub layout."""
 
 from __future__ import annotations
 
@@ -94,13 +94,13 @@ def test_openai_perturber_with_failures_validation_and_cache(source, tmp_path, m
         config = PrepareConfig(perturber="openai", base_url=server.base_url, max_retries=3, max_concurrency=1)
         import panodpo.data.misleading_questions as perturbers
 
-        original = perturbers.OpenAIPerturber.__init__
+        original = perturbers.OpenAIMisleadingQuestions.__init__
 
         def fast(self, *args, **kwargs):
             original(self, *args, **kwargs)
             self.initial_backoff = 0.001
 
-        monkeypatch.setattr(perturbers.OpenAIPerturber, "__init__", fast)
+        monkeypatch.setattr(perturbers.OpenAIMisleadingQuestions, "__init__", fast)
         report = prepare_dpo_data(jsonl, media, tmp_path / "out", config, progress=False)
         first_run_requests = server.count
     assert report["num_rows_prepared"] == 2 and report["skipped"]["perturbation_failed"] == 1
