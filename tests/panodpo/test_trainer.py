@@ -78,7 +78,7 @@ def test_training_changes_trainable_parameters_only(dataset, tmp_path):
 
 def test_llava_onevision_trains_too(dataset, tmp_path):
     """The collator and the trainable set are not Qwen2-VL-specific (the LLaVA-OneVision-7B example)."""
-    from temrobbench.tiny_models import build_tiny_llava_onevision
+    from tests.support.tiny_families.llava_onevision import build_tiny_llava_onevision
 
     trainer = make_trainer(dataset, tmp_path, build=build_tiny_llava_onevision, max_steps=2)
     trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}

@@ -9,11 +9,10 @@ import torch
 from temrobbench.tiny_models import (
     QWEN_SPECIAL_TOKENS,
     build_byte_tokenizer,
-    build_tiny_llava_onevision,
     build_tiny_qwen2vl,
-    save_tiny_llava_onevision,
     save_tiny_qwen2vl,
 )
+from tests.support.tiny_families.llava_onevision import build_tiny_llava_onevision, save_tiny_llava_onevision
 
 BUILDERS = {"qwen2vl": (build_tiny_qwen2vl, save_tiny_qwen2vl), "llava_onevision": (build_tiny_llava_onevision, save_tiny_llava_onevision)}
 MESSAGES = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Which order? Answer with A, B, C or D."}]}]

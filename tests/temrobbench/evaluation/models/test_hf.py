@@ -9,7 +9,8 @@ from temrobbench import evaluate_temporal_robustness
 from temrobbench.evaluation.models.hf import HFVideoLM
 from temrobbench.evaluation.records import read_records
 from temrobbench.evaluation.requests import VideoLMRequest
-from temrobbench.tiny_models import build_tiny_llava_onevision, build_tiny_qwen2vl, save_tiny_qwen2vl
+from temrobbench.tiny_models import build_tiny_qwen2vl, save_tiny_qwen2vl
+from tests.support.tiny_families.llava_onevision import build_tiny_llava_onevision
 
 BUILDERS = {"qwen2vl": build_tiny_qwen2vl, "llava_onevision": build_tiny_llava_onevision}
 

@@ -291,7 +291,7 @@ def test_a_hub_benchmark_read_through_datasets_shows_frame_strips(runs, tmp_path
 
     from datasets import load_dataset
 
-    from temrobbench.evaluation import explorer
+    from temrobbench.evaluation.report import explorer
     from temrobbench.evaluation.data import load_items
 
     bench = str(runs["bench"])
