@@ -1,2 +1,3 @@
-"""Helpers every stage may use: atomic files and JSON lines (``files``), the OpenAI client
-(``openai_client``). Nothing here imports a stage."""
+"""Helpers every stage may use, importing no stage: atomic files, JSON lines and media suffixes
+(``files``), the OpenAI client (``openai_client``), the errors a user can fix (``errors``), Hub and
+server probes (``hub_checks``), number formats (``formatting``)."""
