@@ -14,7 +14,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libavutil\.so'; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
 fi
 
-# dev: Debian's Chromium for the browser test of report.html (tests/test_html_report.py drives it with
+# dev: Debian's Chromium for the browser test of report.html (tests/temrobbench/evaluation/report/test_explorer.py drives it with
 # Playwright; `playwright install` downloads browsers from a CDN, so the system binary is used instead).
 if [ "$extras" = "dev" ] && [ ! -x /usr/bin/chromium ]; then
   echo "install.sh: chromium not found; installing Debian's chromium (browser test of report.html)" >&2

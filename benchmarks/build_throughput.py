@@ -20,11 +20,11 @@ from pathlib import Path
 
 import av
 
-from temrobbench.build import find_video_file
-from temrobbench.coin import load_coin
-from temrobbench.items import build_its_item
-from temrobbench.synth import SynthConfig, synthesize_coin
-from temrobbench.video_io import (
+from temrobbench.build.pipeline import find_video_file
+from temrobbench.source.coin import load_coin
+from temrobbench.items.its import build_its_item
+from temrobbench.source.synth import SynthConfig, synthesize_coin
+from temrobbench.build.video_io import (
     EncodeSettings,
     _ClipEncoder,
     _yuv420_copy,

@@ -22,14 +22,14 @@ import time
 import warnings
 from pathlib import Path
 
-from temrobbench.build import BuildConfig, build_benchmark
+from temrobbench.build.pipeline import BuildConfig, build_benchmark
 from temrobbench.evaluation import evaluate_temporal_robustness
 from temrobbench.evaluation.data import load_items
 from temrobbench.evaluation.frames import decode_frames
 from temrobbench.evaluation.models.hf import HFVideoLM
 from temrobbench.evaluation.protocol import plan_item, render_query
 from temrobbench.evaluation.requests import VideoLMRequest
-from temrobbench.synth import SynthConfig, synthesize_coin
+from temrobbench.source.synth import SynthConfig, synthesize_coin
 from temrobbench.tiny_models import build_tiny_qwen2vl
 
 

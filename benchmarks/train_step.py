@@ -55,7 +55,7 @@ def _worker(variant: str, args: argparse.Namespace) -> dict:
 
     from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
     from panodpo.media import load_frames
-    from temrobbench.synth import SynthConfig, synthesize_coin
+    from temrobbench.source.synth import SynthConfig, synthesize_coin
     from temrobbench.tiny_models import build_tiny_qwen2vl
 
     torch.set_num_threads(args.threads)

@@ -15,6 +15,9 @@ _LAZY = {
     "panodpo_loss": "panodpo.loss",
     "default_lora_config": "panodpo.lora",
     "make_rejected_video": "panodpo.rejected_videos",
+    "RejectedVideoSettings": "panodpo.rejected_videos",
+    "PrepareConfig": "panodpo.data.prepare",
+    "prepare_dpo_data": "panodpo.data.prepare",
 }
 
 __all__ = sorted(_LAZY)

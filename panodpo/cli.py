@@ -1,7 +1,7 @@
 """``panodpo`` command line: prepare, train, quickstart.
 
 Each command validates its inputs first (cheap: no torch, no TRL) and imports the heavy parts after,
-so a bad invocation fails in a second with one line (README "Failures", ``temrobbench.errors``).
+so a bad invocation fails in a second with one line (docs/cli.md, "The contract"; ``temrobbench.cli.contract``).
 """
 
 from __future__ import annotations
@@ -15,23 +15,11 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from temrobbench.errors import (
-    EXIT_RUNTIME,
-    CliParser,
-    UserError,
-    at_least,
-    check_local_or_hub,
-    check_model_source,
-    check_output_dir,
-    check_server,
-    existing_dir,
-    existing_file,
-    find_media,
-    most_common_cause,
-    no_empty_folder_left,
-    require_extra,
-    run_cli,
-)
+from temrobbench.utils.errors import EXIT_RUNTIME, UserError, require_extra
+from temrobbench.cli.contract import CliParser, run_cli
+from temrobbench.cli.checks import at_least, check_output_dir, existing_dir, existing_file, find_media, most_common_cause, no_empty_folder_left
+from temrobbench.utils.files import MEDIA_EXTENSIONS
+from temrobbench.utils.hub_checks import check_local_or_hub, check_model_source, check_server
 
 TRAIN_EXTRA = ("trl", "peft", "accelerate")
 # Files that mark a folder as a command's own earlier output (resumed, not refused).
@@ -39,7 +27,6 @@ PREPARE_MARKERS = (".prepare", "prepare_report.json")
 TRAIN_MARKERS = ("adapter_config.json", "checkpoint-*", "trainer_state.json", "training_args.bin", "model.safetensors", "panodpo_run.json")
 QUICKSTART_MARKERS = ("dpo.jsonl", "data/prepare_report.json", "source/COIN.json")
 # The usable contents of a --media folder: video files, or folders of frame images.
-MEDIA_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -53,12 +40,12 @@ def _prepare_parser() -> argparse.ArgumentParser:
     p.add_argument("--media", required=True, help="folder the rows' video paths are relative to (video files or frame folders)")
     p.add_argument("--out", required=True, help="output folder; an earlier prepare there is resumed")
     p.add_argument("--perturber", choices=("template", "openai"), default="template", help="how misleading questions are made")
-    p.add_argument("--openai-model", default="gpt-4o-mini", help="chat model of the openai perturber")
+    p.add_argument("--openai-model", default="gpt-4o-mini", help="chat model that writes the misleading questions (--perturber openai)")
     p.add_argument("--base-url", default=None, help="an OpenAI-compatible server (vLLM, SGLang); the key comes from OPENAI_API_KEY")
-    p.add_argument("--max-concurrency", type=int, default=8, help="requests in flight at once (openai perturber)")
-    p.add_argument("--captions", default=None, help="jsonl of {id, caption} given to the openai perturber")
+    p.add_argument("--max-concurrency", type=int, default=8, help="requests in flight at once (--perturber openai)")
+    p.add_argument("--captions", default=None, help="jsonl of {id, caption} given to the chat model (--perturber openai)")
     p.add_argument("--materialize-rejected-videos", action="store_true", help="also write the rejected videos as files")
-    from .rejected_videos import STRATEGIES, RejectedVideoSettings
+    from panodpo.rejected_videos import STRATEGIES, RejectedVideoSettings
 
     defaults = RejectedVideoSettings()  # the training config's defaults and choices, from one definition
     p.add_argument("--rejected-video-strategy", choices=STRATEGIES, default=defaults.strategy, help="how the rejected video is made")
@@ -72,7 +59,7 @@ def _prepare_parser() -> argparse.ArgumentParser:
 
 
 def _rejected_video_settings(args: argparse.Namespace) -> Any:
-    from .rejected_videos import RejectedVideoSettings
+    from panodpo.rejected_videos import RejectedVideoSettings
 
     try:
         return RejectedVideoSettings(args.rejected_video_strategy, args.crop_area_ratio, args.blank_frame_ratio, args.num_video_segments)
@@ -86,7 +73,7 @@ def _validate_prepare(args: argparse.Namespace) -> None:
     at_least(args.num_frames, 1, "--num-frames")
     existing_file(args.dpo_jsonl, "--dpo-jsonl", "give the ShareGPTVideo-DPO jsonl file")
     media = existing_dir(args.media, "--media", "give the folder the rows' video paths are relative to")
-    if find_media(media, MEDIA_SUFFIXES) is None:
+    if find_media(media, MEDIA_EXTENSIONS) is None:
         raise UserError("holds no video file or frame image", f"--media {media}", "give the folder the rows' video paths are relative to")
     if args.captions:
         existing_file(args.captions, "--captions", "give a jsonl of {id, caption}, or leave --captions out")
@@ -101,7 +88,7 @@ def _validate_prepare(args: argparse.Namespace) -> None:
 
 def _read_captions(path: str) -> tuple[dict[str, str], list]:
     """The captions and the lines skipped as undecodable (reported with the rows' problems)."""
-    from .data.sharegptvideo import read_captions
+    from panodpo.data.sharegptvideo import read_captions
 
     try:
         return read_captions(path)
@@ -112,7 +99,7 @@ def _read_captions(path: str) -> tuple[dict[str, str], list]:
 
 def _command_line(command: str, argv: Sequence[str]) -> str:
     """The command as the lock file names it to a second run (secrets redacted, kept short)."""
-    from temrobbench.redaction import redact
+    from temrobbench.utils.redaction import redact
 
     text = redact(" ".join([command, *argv]))
     return text if len(text) <= 300 else text[:297] + "..."
@@ -122,10 +109,10 @@ def _prepare(argv: Sequence[str]) -> int:
     args = _prepare_parser().parse_args(argv)
     _validate_prepare(args)
     captions, caption_problems = _read_captions(args.captions) if args.captions else ({}, [])
-    from temrobbench.files import exclusive_lock
+    from temrobbench.utils.files import exclusive_lock
 
-    from .data.perturbers import PerturberUnusable
-    from .data.prepare import PrepareConfig, prepare_dpo_data
+    from panodpo.data.misleading_questions import MisleadingQuestionsUnusable
+    from panodpo.data.prepare import PrepareConfig, prepare_dpo_data
 
     rejected_video = _rejected_video_settings(args)
 
@@ -136,7 +123,7 @@ def _prepare(argv: Sequence[str]) -> int:
         # One writer per folder: a second prepare into it stops at once, naming the first.
         with no_empty_folder_left(args.out), exclusive_lock(args.out, _command_line("panodpo prepare", argv)):
             report = prepare_dpo_data(args.dpo_jsonl, args.media, args.out, config, captions, caption_problems=caption_problems)
-    except PerturberUnusable as err:
+    except MisleadingQuestionsUnusable as err:
         raise UserError(str(err), f"--perturber openai --openai-model {args.openai_model}", "rows finished so far are kept; rerun after fixing") from None
     report_path = Path(args.out) / "prepare_report.json"
     if report["num_rows_prepared"] == 0:
@@ -190,7 +177,7 @@ def _preference_data_problem(split: str):
     required = {"video", "prompt", "chosen", "rejected"}
 
     def problem(folder: Path) -> tuple[str, str] | None:
-        from .data.prepare import prepared_split_files
+        from panodpo.data.prepare import prepared_split_files
 
         files = prepared_split_files(folder, split)
         hint = "make it with `panodpo prepare --dpo-jsonl FILE --media DIR --out DIR`"
@@ -234,7 +221,7 @@ def _short_train_help() -> str:
              "`panodpo train --help-all` lists them all.", ""]
     groups = [("data and model", TrainArguments, [f.name for f in fields(TrainArguments)])]
     try:
-        from .config import PanoDPOConfig
+        from panodpo.config import PanoDPOConfig
 
         groups.append(("PanoDPO (and the DPO defaults it changes)", PanoDPOConfig, _own_fields(PanoDPOConfig)))
     except ImportError:
@@ -334,7 +321,7 @@ def _inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
 
 def model_identity(model: str) -> dict[str, Any]:
     """What ``--model`` is: a local folder's content fingerprint, or a Hub id and its revision."""
-    from temrobbench.identity import hub_revision, model_folder_fingerprint
+    from temrobbench.utils.identity import hub_revision, model_folder_fingerprint
 
     if Path(model).expanduser().is_dir():
         folder = Path(model).expanduser().resolve()
@@ -344,9 +331,9 @@ def model_identity(model: str) -> dict[str, Any]:
 
 def data_identity(data: str, split: str) -> dict[str, Any]:
     """What ``--data`` is: the fingerprint of the split's prepared shards, or a Hub id and revision."""
-    from temrobbench.identity import files_fingerprint, hub_revision
+    from temrobbench.utils.identity import files_fingerprint, hub_revision
 
-    from .data.prepare import prepared_split_files
+    from panodpo.data.prepare import prepared_split_files
 
     if Path(data).expanduser().is_dir():
         folder = Path(data).expanduser().resolve()
@@ -388,7 +375,7 @@ def check_run_identity(output_dir: str, identity: dict[str, dict[str, Any]], ove
 
 
 def write_run_record(output_dir: str, identity: dict[str, dict[str, Any]]) -> None:
-    from temrobbench.files import atomic_path
+    from temrobbench.utils.files import atomic_path
 
     with atomic_path(Path(output_dir) / RUN_RECORD) as tmp:
         Path(tmp).write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
@@ -407,7 +394,7 @@ def _start_over(output_dir: str) -> None:
 def _check_media_paths(dataset: Any, column: str, media_root: str) -> None:
     """Every path of a path column stays under ``--media_root``: checked up front (nothing is
     read), so a row's ``../`` fails the run in a second with its id, not hours into training."""
-    from temrobbench.files import contained_path
+    from temrobbench.utils.files import contained_path
 
     feature = dataset.features.get(column)
     if getattr(feature, "dtype", None) not in ("string", "large_string"):
@@ -421,7 +408,7 @@ def _check_media_paths(dataset: Any, column: str, media_root: str) -> None:
 
 def _register_token(argv: Sequence[str]) -> None:
     """Redact ``--hub_token``'s value from every line this run may print, from the very start."""
-    from temrobbench.redaction import register_secret
+    from temrobbench.utils.redaction import register_secret
 
     for i, arg in enumerate(argv):
         name, _, value = arg.partition("=")
@@ -434,7 +421,7 @@ def _full_train_help() -> int:
     require_extra(TRAIN_EXTRA, "panodpo train --help-all")
     from transformers import HfArgumentParser
 
-    from .config import PanoDPOConfig
+    from panodpo.config import PanoDPOConfig
 
     HfArgumentParser((TrainArguments, PanoDPOConfig), prog="panodpo train",
                      description="Train a PanoDPO adapter: every PanoDPOConfig / DPOConfig / TrainingArguments field is a flag.").print_help()
@@ -452,7 +439,7 @@ def _train(argv: Sequence[str]) -> int:
     paths = _train_paths(argv)
     _validate_train(paths)
     main_process = _is_main_process()
-    from temrobbench.files import exclusive_lock
+    from temrobbench.utils.files import exclusive_lock
 
     # Only the main process owns the folder (the lock, removing it again on an early failure):
     # the other ranks of a launch only read, and a refused rank 0 ends the launch for them.
@@ -468,12 +455,12 @@ def _train(argv: Sequence[str]) -> int:
 def _run_training(argv: list[str], main_process: bool) -> None:
     from transformers import AutoModelForImageTextToText, AutoProcessor, HfArgumentParser
 
-    from temrobbench.errors import one_line_errors
+    from temrobbench.cli.contract import one_line_errors
 
-    from .config import PanoDPOConfig
-    from .lora import default_lora_config
-    from .media import MediaOutsideRoot
-    from .trainer import PanoDPOTrainer
+    from panodpo.config import PanoDPOConfig
+    from panodpo.lora import default_lora_config
+    from panodpo.media import MediaOutsideRoot
+    from panodpo.trainer import PanoDPOTrainer
 
     parser = one_line_errors(HfArgumentParser((TrainArguments, PanoDPOConfig), prog="panodpo train",
                                               description="Train a PanoDPO adapter: every PanoDPOConfig / DPOConfig / TrainingArguments field is a flag."))
@@ -486,7 +473,7 @@ def _run_training(argv: list[str], main_process: bool) -> None:
     import datasets
 
     if Path(script.data).is_dir():
-        from .data.prepare import prepared_split_files
+        from panodpo.data.prepare import prepared_split_files
 
         # A local folder: its shards, whatever the folder's card says.
         files = [str(p) for p in prepared_split_files(script.data, script.split)]
@@ -526,7 +513,7 @@ def _quickstart(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     check_output_dir(args.out, "--out", QUICKSTART_MARKERS, args.overwrite, "panodpo quickstart")
     require_extra(TRAIN_EXTRA, "panodpo quickstart")
-    from .quickstart import run_quickstart_training
+    from panodpo.quickstart import run_quickstart_training
 
     with no_empty_folder_left(args.out):
         print(run_quickstart_training(args.out))
@@ -559,7 +546,7 @@ def _main(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``panodpo`` console script: returns the exit status (README "Failures")."""
+    """The ``panodpo`` console script: returns the exit status (docs/cli.md, "The contract")."""
     return run_cli(_main, argv, "panodpo")
 
 

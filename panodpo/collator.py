@@ -19,10 +19,10 @@ from temrobbench.evaluation.frames import SampledFrames
 from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
 from temrobbench.prompt import video_chat_messages
 
-from .data.sharegptvideo import VIDEO_PLACEHOLDER, clean_prompt  # noqa: F401 - re-exported (VIDEO_PLACEHOLDER too)
-from .loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJECTED, active_rows
-from .media import load_frames
-from .rejected_videos import RejectedVideoSettings
+from panodpo.data.sharegptvideo import VIDEO_PLACEHOLDER, clean_prompt  # noqa: F401 - re-exported (VIDEO_PLACEHOLDER too)
+from panodpo.loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJECTED, active_rows
+from panodpo.media import load_frames
+from panodpo.rejected_videos import RejectedVideoSettings
 
 _TEXT_KEYS = {"input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids"}
 

@@ -1,4 +1,4 @@
-"""PanoDPOConfig: DPOConfig plus the video- and question-conditioned terms (DESIGN.md §3)."""
+"""PanoDPOConfig: DPOConfig plus the video- and question-conditioned terms (docs/design.md, "The PanoDPO loss")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from trl import DPOConfig
 
-from .rejected_videos import STRATEGIES, RejectedVideoSettings
+from panodpo.rejected_videos import STRATEGIES, RejectedVideoSettings
 
 
 def _launched_without_accelerator() -> bool:
@@ -104,7 +104,7 @@ class PanoDPOConfig(DPOConfig):
         return new
 
     def __post_init__(self) -> None:
-        from temrobbench.redaction import register_secret
+        from temrobbench.utils.redaction import register_secret
 
         register_secret(self.hub_token)  # redacted from every error line and report as well
         if self.bf16 is None and not self.fp16:

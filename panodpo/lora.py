@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model_parts import find_model_parts, language_model_lora_targets
+from panodpo.model_parts import find_model_parts, language_model_lora_targets
 
 
 def projector_modules(model: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""The PanoDPO objective (DESIGN.md §3) as one pure function.
+"""The PanoDPO objective (docs/design.md, "The PanoDPO loss") as one pure function.
 
 With h(a, b) = log sigmoid(beta * ((log pi(a) - log ref(a)) - (log pi(b) - log ref(b)))):
 

@@ -15,9 +15,8 @@ import cv2
 import numpy as np
 
 from temrobbench.evaluation.frames import decode_frames, uniform_indices
-from temrobbench.files import contained_path
+from temrobbench.utils.files import FRAME_EXTENSIONS, contained_path
 
-FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 class MediaOutsideRoot(ValueError):

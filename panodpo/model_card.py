@@ -1,4 +1,4 @@
-"""The model card of a PanoDPO adapter, rendered from ``hub_cards/model_card.md.j2``."""
+"""The model card of a PanoDPO adapter, rendered from ``temrobbench/hub/templates/model_card.md.j2``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import re
 from typing import Any
 
-from temrobbench.hub_cards import render_card
+from temrobbench.hub.card import render_card
 
 
 def _base_model(trainer: Any) -> str:

@@ -12,15 +12,15 @@ def _stage(built_dir: Path, quickstart_dir: Path) -> str:
 
 
 def run_quickstart_training(out_dir: str | Path, steps: int = 4) -> str:
-    """Synthesize videos, prepare preference rows (template perturber), train ``steps`` PanoDPO
+    """Synthesize videos, prepare preference rows (template misleading questions), train ``steps`` PanoDPO
     steps with LoRA, save the adapter and its card; return a summary."""
-    from temrobbench.synth import SYNTH_TASKS, SynthConfig, synthesize_coin
+    from temrobbench.source.synth import SYNTH_TASKS, SynthConfig, synthesize_coin
     from temrobbench.tiny_models import build_tiny_qwen2vl
 
-    from .config import PanoDPOConfig
-    from .data.prepare import prepare_dpo_data, prepared_split_files
-    from .lora import default_lora_config
-    from .trainer import PanoDPOTrainer
+    from panodpo.config import PanoDPOConfig
+    from panodpo.data.prepare import prepare_dpo_data, prepared_split_files
+    from panodpo.lora import default_lora_config
+    from panodpo.trainer import PanoDPOTrainer
 
     warnings.filterwarnings("ignore")
     out = Path(out_dir)
@@ -59,7 +59,7 @@ def run_quickstart_training(out_dir: str | Path, steps: int = 4) -> str:
 
 
 def _quickstart_stage():
-    from temrobbench.commands.quickstart import QuickstartStage
+    from temrobbench.cli.commands.quickstart import QuickstartStage
 
     return QuickstartStage("PanoDPO training steps", _stage, requires=("trl", "peft", "accelerate"), extra="train", skip_flag="skip_train")
 

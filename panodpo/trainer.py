@@ -15,7 +15,7 @@ Subclassed, not copied. What each override replaces and why:
 - ``_compute_loss``: one policy forward over the (up to) 4 sequences of every example (one
   reference forward before it unless precomputed), and the loss of
   :func:`panodpo.loss.panodpo_loss`, logging loss, reward margin and accuracy per term.
-- ``create_model_card`` and ``_save``: the card from ``hub_cards/model_card.md.j2``, written into
+- ``create_model_card`` and ``_save``: the card from ``temrobbench/hub/templates/model_card.md.j2``, written into
   ``output_dir`` and into every folder a model is saved to (``save_model(dir)``, checkpoints),
   replacing the generic card PEFT writes next to the adapter.
 
@@ -44,144 +44,15 @@ from trl.trainer.utils import use_adapter
 
 from temrobbench.reference import BIBTEX, PAPER_TITLE
 
-from .collator import PanoDPOCollator
-from .config import PanoDPOConfig
-from .loss import active_rows, panodpo_loss
-from .model_parts import freeze_vision_tower, lora_targets_missed
+from panodpo.collator import PanoDPOCollator
+from panodpo.config import PanoDPOConfig
+from panodpo.loss import active_rows, panodpo_loss
+from panodpo.model_parts import freeze_vision_tower, lora_targets_missed
+from panodpo.shared_encoding import FrozenEncoderReuse, features_per_sequence, frozen_encoder_modules, shared_video_encoder
 
 logger = logging.getLogger(__name__)
 
 _NON_MODEL_KEYS = {"completion_mask", "ref_logps", "video_inputs", "video_index"}
-#: Fields of a video encoder's output that a model's forward reads from ``mm_encoder_outputs``.
-_FEATURE_FIELDS = ("pooler_output", "deepstack_features")
-
-
-def shared_video_encoder(model: Any) -> torch.nn.Module | None:
-    """The module whose ``get_video_features`` encodes videos and whose ``forward`` takes them back
-    precomputed (``mm_encoder_outputs``), or None where the family has no such path (SmolVLM,
-    InternVL and PerceptionLM feed video frames as images): the plain path then encodes the video
-    of every sequence."""
-    import inspect
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    found = None
-    for _, module in base.named_modules():  # outer modules first: the last match is the innermost
-        if callable(getattr(module, "get_video_features", None)) and "mm_encoder_outputs" in inspect.signature(module.forward).parameters:
-            found = module
-    return found
-
-
-def frozen_encoder_modules(model: Any) -> list[torch.nn.Module]:
-    """The outermost modules of the vision encoder(s) that hold no trainable parameter and no
-    projector: their outputs are the same in the reference and the policy forward of a step."""
-    from .model_parts import find_model_parts
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    parts = find_model_parts(base)
-    found: list[torch.nn.Module] = []
-
-    def visit(name: str, module: torch.nn.Module) -> None:
-        holds_projector = any(p == name or p.startswith(name + ".") for p in parts.projectors)
-        if parts.in_projector(name):
-            return
-        if holds_projector or isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict)) or any(p.requires_grad for p in module.parameters()):
-            for child_name, child in module.named_children():
-                visit(f"{name}.{child_name}", child)
-            return
-        found.append(module)
-
-    for encoder in parts.encoders:
-        visit(encoder, base.get_submodule(encoder))
-    return found
-
-
-class _FrozenEncoderReuse:
-    """Records the outputs of the frozen encoder modules during the reference forward and replays
-    them, in call order, during the policy forward of the same batch: the frozen vision tower then
-    runs once per step instead of twice (the projector, trained, runs in both). A call whose first
-    tensor input differs in shape from the recorded one, or one past the recording, is computed."""
-
-    def __init__(self, modules: list[torch.nn.Module]) -> None:
-        self.modules = modules
-        self.recorded: dict[int, list[tuple[Any, Any]]] = {}
-
-    @staticmethod
-    def _signature(args: tuple, kwargs: dict) -> Any:
-        first = next((t for t in list(args) + list(kwargs.values()) if torch.is_tensor(t)), None)
-        return None if first is None else tuple(first.shape)
-
-    @contextlib.contextmanager
-    def record(self):
-        self.recorded = {id(m): [] for m in self.modules}
-        handles = [m.register_forward_hook(
-            lambda module, args, kwargs, output: self.recorded[id(module)].append((self._signature(args, kwargs), output)), with_kwargs=True)
-            for m in self.modules]
-        try:
-            yield
-        finally:
-            for handle in handles:
-                handle.remove()
-
-    @contextlib.contextmanager
-    def replay(self):
-        originals = {}
-        for module in self.modules:
-            queue = list(self.recorded.get(id(module), []))
-            compute = module.forward
-
-            def forward(*args, _queue=queue, _compute=compute, **kwargs):
-                if _queue and _queue[0][0] == self._signature(args, kwargs):
-                    return _queue.pop(0)[1]
-                return _compute(*args, **kwargs)
-
-            originals[module] = module.__dict__.get("forward")  # an instance forward (accelerate's hooks) stays
-            module.forward = forward
-        try:
-            yield
-        finally:
-            for module, own in originals.items():
-                if own is None:
-                    del module.forward
-                else:
-                    module.forward = own
-            self.recorded = {}
-
-
-def _per_sequence(features: Any, index: torch.Tensor) -> Any:
-    """``features`` of the distinct videos (``get_video_features`` output) repeated for each sequence
-    (``index``: each sequence's video; every distinct video is used). Per-video (or per-frame: a
-    whole number of rows per video) lists and tensors are indexed by video; tensors concatenated
-    over videos (Qwen-VL's tokens of all videos, Qwen3-VL's deep-stack features) are split by the
-    per-video sizes of ``pooler_output`` first."""
-    videos = int(index.max()) + 1
-    pooled = features.pooler_output
-    sizes = [p.shape[0] for p in pooled] if isinstance(pooled, (list, tuple)) and len(pooled) == videos else None
-    order = index.tolist()
-
-    def rows(count: int) -> list[int]:
-        per = count // videos
-        return [v * per + j for v in order for j in range(per)]
-
-    def pick(value: Any) -> Any:
-        if isinstance(value, (list, tuple)) and value and all(torch.is_tensor(v) for v in value) and len(value) % videos == 0 and (
-            sizes is None or [v.shape[0] for v in value] == sizes
-        ):
-            return tuple(value[i] for i in rows(len(value)))
-        if torch.is_tensor(value) and sizes is not None and value.shape[0] == sum(sizes):
-            parts = value.split(sizes)
-            return torch.cat([parts[i] for i in order])
-        if torch.is_tensor(value) and sizes is None and value.shape[0] % videos == 0:
-            return value[torch.tensor(rows(value.shape[0]), device=value.device)]
-        if isinstance(value, (list, tuple)):  # e.g. one tensor per deep-stack layer
-            return type(value)(pick(v) for v in value)
-        raise ValueError(f"cannot map video features of shape {getattr(value, 'shape', type(value))} to sequences")
-
-    out = type(features)()
-    for name in _FEATURE_FIELDS:
-        value = getattr(features, name, None)
-        if value is not None:
-            out[name] = pick(value)
-    return out
 
 
 def _identity_key(identity: dict[str, Any] | None) -> Any:
@@ -286,7 +157,7 @@ class PanoDPOTrainer(DPOTrainer):
         freeze_vision_tower(self.model)
         # The frozen part of the vision tower gives the reference and the policy forward the same
         # outputs: with a live reference (adapter disabled), computed once per step.
-        self._encoder_reuse = _FrozenEncoderReuse(frozen_encoder_modules(self.accelerator.unwrap_model(self.model))) \
+        self._encoder_reuse = FrozenEncoderReuse(frozen_encoder_modules(self.accelerator.unwrap_model(self.model))) \
             if args.share_video_encoding else None
         if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not self.is_fsdp_enabled:
             # accelerate turns FSDP on for GPU-like devices only: on CPU the run is plain DDP.
@@ -317,7 +188,7 @@ class PanoDPOTrainer(DPOTrainer):
             # gets its video's features through the model's own precomputed-features input.
             encoder = self._encoder_of(model)
             features = encoder.get_video_features(**self._video_feature_kwargs(encoder, inputs["video_inputs"]), return_dict=True)
-            model_kwargs["mm_encoder_outputs"] = {"video": _per_sequence(features, inputs["video_index"])}
+            model_kwargs["mm_encoder_outputs"] = {"video": features_per_sequence(features, inputs["video_index"])}
         completion_mask = inputs["completion_mask"]
         labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
         outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
@@ -451,7 +322,7 @@ class PanoDPOTrainer(DPOTrainer):
     # -- cards ------------------------------------------------------------------------------------
 
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags: Any = None, **kwargs: Any) -> None:
-        """Replaces TRL's card: ``README.md`` in ``output_dir`` from ``hub_cards/model_card.md.j2``
+        """Replaces TRL's card: ``README.md`` in ``output_dir`` from ``temrobbench/hub/templates/model_card.md.j2``
         (``push_to_hub`` uploads it with the adapter)."""
         if dataset_name:
             self.dataset_name = dataset_name  # later saves name the same data
@@ -466,7 +337,7 @@ class PanoDPOTrainer(DPOTrainer):
     def _write_model_card(self, directory: str, **card: Any) -> None:
         if not self.args.should_save:
             return
-        from .model_card import render_model_card
+        from panodpo.model_card import render_model_card
 
         os.makedirs(directory, exist_ok=True)
         with open(os.path.join(directory, "README.md"), "w", encoding="utf-8") as f:

@@ -1,4 +1,4 @@
-"""TemRobBench metrics (DESIGN.md §2): a pure function of the evaluation records.
+"""TemRobBench metrics (docs/design.md, "Metrics"): a pure function of the evaluation records.
 
 Each record is one query: ``item_id``, ``perturbation``, ``category``, ``setting``
 (``clean``|``adversarial``), ``round`` and the ``role`` of the chosen option (``correct``,
@@ -20,7 +20,7 @@ import math
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
-from .categories import metric_groups
+from temrobbench.items.categories import metric_groups
 
 GROUPS: dict[str, tuple[str, str]] = metric_groups()
 

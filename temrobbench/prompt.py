@@ -2,7 +2,7 @@
 
 This is the only place prompt text is produced, so evaluation, training data and the snapshot
 tests all agree on it. Rounds of the evaluation protocol rotate the stored options so that the
-correct option visits every position (DESIGN.md §2).
+correct option visits every position (docs/design.md, "Evaluation protocol").
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .features import LETTERS
+from temrobbench.items.spec import LETTERS
 
 ANSWER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 DESCRIPTIONS_HEADER = "Descriptions of the steps in the video:"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from temrobbench.build import BuildConfig, build_benchmark
-from temrobbench.synth import SynthConfig, synthesize_coin
+from temrobbench.build.pipeline import BuildConfig, build_benchmark
+from temrobbench.source.synth import SynthConfig, synthesize_coin
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,8 @@ Output folder::
     README.md                     dataset card (YAML configs: load_dataset(OUT) works)
     prepare_report.json           counts and ids of skipped rows, by reason
     data/train-*.parquet          id, video (embedded), prompt, chosen, rejected, rejected_prompt, answer, scores
+                                  (``rejected_prompt`` holds the misleading question q'; the column keeps
+                                  its name: it is part of the data layout)
     videos/<id>.mp4               each row's video (frame folders are encoded once)
     rejected_videos/<id>.mp4      with --materialize-rejected-videos
     .prepare/rejected_prompts.jsonl   resumable cache of q'
@@ -27,22 +29,23 @@ import cv2
 import datasets
 from tqdm.auto import tqdm
 
-from temrobbench.coin import is_safe_video_id
-from temrobbench.files import atomic_path, contained_path
-from temrobbench.redaction import redact_tree
-from temrobbench.video_io import EncodeSettings, output_size, write_video
+from temrobbench.source.coin import is_safe_video_id
+from temrobbench.utils.files import atomic_path, contained_path
+from temrobbench.utils.redaction import redact_tree
+from temrobbench.build.video_io import EncodeSettings, output_size, write_video
 
-from ..media import MediaOutsideRoot, frame_files, load_frames
-from ..rejected_videos import RejectedVideoSettings
-from .perturbers import OpenAIPerturber, PerturbationCache, TemplatePerturber
-from .sharegptvideo import DpoRow, RowProblem, clean_prompt, read_rows
+from panodpo.media import MediaOutsideRoot, frame_files, load_frames
+from panodpo.rejected_videos import RejectedVideoSettings
+from panodpo.data.misleading_questions import OpenAIMisleadingQuestions, MisleadingQuestionCache, TemplateMisleadingQuestions
+from panodpo.data.sharegptvideo import DpoRow, RowProblem, clean_prompt, read_rows
 
 SHARD_ROWS = 2000
 
 
 @dataclass
 class PrepareConfig:
-    perturber: str = "template"  # template | openai
+    # Who writes the misleading questions q': template | openai (named as the --perturber flag).
+    perturber: str = "template"
     openai_model: str = "gpt-4o-mini"
     base_url: str | None = None
     max_concurrency: int = 8
@@ -76,11 +79,11 @@ def file_stem(row_id: str) -> str:
     return row_id if is_safe_video_id(row_id) else "id-" + hashlib.sha1(row_id.encode()).hexdigest()[:16]
 
 
-def _make_perturber(config: PrepareConfig):
+def _misleading_question_source(config: PrepareConfig):
     if config.perturber == "template":
-        return TemplatePerturber()
+        return TemplateMisleadingQuestions()
     if config.perturber == "openai":
-        return OpenAIPerturber(config.openai_model, config.base_url, max_concurrency=config.max_concurrency, max_retries=config.max_retries)
+        return OpenAIMisleadingQuestions(config.openai_model, config.base_url, max_concurrency=config.max_concurrency, max_retries=config.max_retries)
     raise ValueError(f"unknown perturber {config.perturber!r}; valid: template, openai")
 
 
@@ -148,21 +151,21 @@ def prepare_dpo_data(
     rows_file_problems = len(problems)  # rows read but skipped (the later problems are of rows already counted)
     problems.extend(caption_problems or [])
 
-    cache = PerturbationCache(out / ".prepare" / "rejected_prompts.jsonl")
+    cache = MisleadingQuestionCache(out / ".prepare" / "rejected_prompts.jsonl")
     todo = [row for row in rows if row.id not in cache.values]
     if todo:
-        perturber = _make_perturber(config)
-        bar = tqdm(total=len(todo), desc=f"misleading questions ({perturber.name})", disable=not progress)
+        writer = _misleading_question_source(config)
+        bar = tqdm(total=len(todo), desc=f"misleading questions ({writer.name})", disable=not progress)
 
         def on_result(row: DpoRow, value: str | None, error: str | None) -> None:
             if value is not None:
-                cache.add(row.id, value, perturber.name)
+                cache.add(row.id, value, writer.name)
             else:
                 problems.append(RowProblem(row.id, "perturbation_failed", error or "no result"))
             bar.update(1)
 
-        try:  # a PerturberUnusable error stops the run; what is cached stays for the next one
-            perturber.perturb_all(todo, captions or {}, on_result)
+        try:  # a MisleadingQuestionsUnusable error stops the run; what is cached stays for the next one
+            writer.misleading_questions(todo, captions or {}, on_result)
         finally:
             bar.close()
 
@@ -214,7 +217,7 @@ def _float(value: Any) -> float | None:
 
 
 def _write_parquet(out: Path, records: list[dict], with_rejected_video: bool) -> list[str]:
-    from temrobbench.hub_layout import remove_stale_shards, write_parquet_shards
+    from temrobbench.hub.parquet import remove_stale_shards, write_parquet_shards
 
     total = max(1, -(-len(records) // SHARD_ROWS))
     names = [f"train-{index:05d}-of-{total:05d}.parquet" for index in range(total)]
@@ -237,9 +240,9 @@ def prepared_split_files(folder: str | os.PathLike, split: str = "train") -> lis
 def _write_card(out: Path, report: dict[str, Any]) -> None:
     """The dataset card, with the Hub's ``dataset_info`` and a content fingerprint read from the
     shards, so ``load_dataset`` never serves a cached earlier preparation of the same folder
-    (see ``temrobbench.hub_layout.describe_data``)."""
-    from temrobbench.hub_cards import render_card
-    from temrobbench.hub_layout import describe_data
+    (see ``temrobbench.hub.dataset_info.describe_data``)."""
+    from temrobbench.hub.card import render_card
+    from temrobbench.hub.dataset_info import describe_data
 
     data = describe_data(out, DATA_FILES, dataset_features(report["rejected_videos_materialized"]))
     text = render_card("dpo_dataset_card.md.j2", num_rows=report["num_rows_prepared"], perturber=report["perturber"], skipped=report["skipped"],

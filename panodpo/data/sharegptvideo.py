@@ -54,9 +54,9 @@ def media_problem(media: Path, media_root: Path | None = None) -> str | None:
     folder listing only: cheap enough for every row, and it keeps a broken file from failing a
     training run hours later, or costing a perturber request. A frame file leading outside
     ``media_root`` raises :class:`~panodpo.media.MediaOutsideRoot` (nothing of it is read)."""
-    from temrobbench.video_io import VideoDecodeError, probe_video
+    from temrobbench.build.video_io import VideoDecodeError, probe_video
 
-    from ..media import frame_files
+    from panodpo.media import frame_files
 
     if media.is_dir():
         return None if frame_files(media, media_root) else f"{media}: no frame images"
@@ -72,9 +72,9 @@ def read_rows(path: str | os.PathLike, media_root: str | os.PathLike) -> Iterato
     its file:line and field. A line that is not UTF-8 is one ``bad_encoding`` problem, not the
     end of the file; a video that resolves outside ``media_root`` (``..``, an absolute path, a
     symlink, or a symlinked frame of a frames folder) is ``outside_media`` and is never read."""
-    from temrobbench.files import contained_path, iter_text_lines
+    from temrobbench.utils.files import contained_path, iter_text_lines
 
-    from ..media import MediaOutsideRoot
+    from panodpo.media import MediaOutsideRoot
 
     path, media_root = Path(path), Path(media_root)
     seen: set[str] = set()
@@ -133,7 +133,7 @@ def read_captions(path: str | os.PathLike) -> tuple[dict[str, str], list[RowProb
     """``{id: caption}`` from a jsonl of ``{id, caption}``, and a ``bad_encoding`` problem (with
     its file:line) for each line that is not UTF-8, which is skipped. Raises ``ValueError`` naming
     the line for a line that is not such an object (the file is then not a captions file)."""
-    from temrobbench.files import iter_text_lines
+    from temrobbench.utils.files import iter_text_lines
 
     captions: dict[str, str] = {}
     problems: list[RowProblem] = []

@@ -6,8 +6,8 @@ It drives both packages (building and evaluating TemRobBench, training with Pano
 in the upper one; ``temrobbench reproduce`` reaches it through an entry point.
 """
 
-from .data import WORLDS
-from .pipeline import DEFAULT_SEEDS, ROWS, TUNED, VARIANTS, MiniReproConfig, SeedRun, config_for, rows_of, run, run_seed, summarize, variants
+from panodpo.reproduction.data import WORLDS
+from panodpo.reproduction.pipeline import DEFAULT_SEEDS, ROWS, TUNED, VARIANTS, MiniReproConfig, SeedRun, config_for, rows_of, run, run_seed, summarize, variants
 
 __all__ = ["DEFAULT_SEEDS", "ROWS", "TUNED", "VARIANTS", "WORLDS", "MiniReproConfig", "SeedRun", "config_for", "rows_of", "run", "run_seed",
            "summarize", "variants"]

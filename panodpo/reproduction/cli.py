@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import argparse
 
-from temrobbench.errors import at_least, check_output_dir, no_empty_folder_left, require_extra
+from temrobbench.cli.checks import at_least, check_output_dir, no_empty_folder_left
+from temrobbench.utils.errors import require_extra
 
 # An earlier reproduction's files: finished seeds are read back, not refused.
 REPRODUCE_MARKERS = ("results.json", "results.md", "results.png", "margins.png", "tuning.md", "tuning.json", "canonical", "mixed", "seed*")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from .data import WORLDS
-    from .pipeline import DEFAULT_SEEDS, MiniReproConfig
-    from .tuning import TUNING_SEEDS
+    from panodpo.reproduction.data import WORLDS
+    from panodpo.reproduction.pipeline import DEFAULT_SEEDS, MiniReproConfig
+    from panodpo.rejected_videos import STRATEGIES
+    from panodpo.reproduction.tuning import TUNING_SEEDS
 
     defaults = MiniReproConfig()
     p = subparsers.add_parser("reproduce", help="mini reproduction: SFT learns the prior, PanoDPO vs DPO (offline, CPU, minutes per seed)")
@@ -36,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pref-steps", type=int, default=None, help="preference steps per row, batch 8 (default: the world's tuned value)")
     p.add_argument("--pref-lr", type=float, default=None, help="preference learning rate (default: the world's tuned value)")
     p.add_argument("--beta", type=float, default=None, help="DPO beta (default: the world's tuned value)")
-    p.add_argument("--rejected-video-strategy", choices=["shuffle", "crop", "replace", "shuffle_segments", "swap_segments"], default=None,
+    p.add_argument("--rejected-video-strategy", choices=STRATEGIES, default=None,
                    help="how PanoDPO's rejected video v' is made (default: the world's tuned value)")
     p.add_argument("--report", action="store_true", help="train nothing: tables and figures from the rows finished so far in --out")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that is not an earlier reproduction")
@@ -61,13 +63,13 @@ def _run(args: argparse.Namespace) -> int:
     overrides = {"train_videos": args.train_videos, "test_videos": args.test_videos, "sft_steps": args.sft_steps,
                  "pref_steps": args.pref_steps, "pref_lr": args.pref_lr, "beta": args.beta, "rejected_video_strategy": args.rejected_video_strategy}
     if args.tune:
-        from .tuning import TUNING_SEEDS, tune
+        from panodpo.reproduction.tuning import TUNING_SEEDS, tune
 
         markdown, chosen = tune(args.out, worlds=args.worlds, seeds=args.seeds or TUNING_SEEDS, overrides=overrides, pooled=args.pooled)
         print(markdown)
         print(f"\nChosen per world: {chosen}\nOutputs: {args.out}/tuning.md, tuning.json; per world and seed: <world>/seed<N>/")
         return 0
-    from .pipeline import DEFAULT_SEEDS, run as reproduce
+    from panodpo.reproduction.pipeline import DEFAULT_SEEDS, run as reproduce
 
     print(reproduce(args.out, args.seeds or DEFAULT_SEEDS, worlds=args.worlds, overrides=overrides, report_only=args.report))
     print(f"\nOutputs: {args.out}/results.md, results.json, results.png, margins.png; per world and seed: <world>/seed<N>/ (worlds, benchmark, models, eval records)")

@@ -1,6 +1,6 @@
 """Training data of the mini reproduction: SFT examples and preference rows of a training world.
 
-Two worlds (:mod:`temrobbench.prior_world`):
+Two worlds (:mod:`temrobbench.source.prior_world`):
 
 - ``canonical``: every training video shows its task's one step order. The order can be read from
   the task alone (the prior), so all a preference method can teach with DPOv is "the usual answer is
@@ -47,10 +47,11 @@ def training_examples(coin_path: Path, videos_dir: Path, seed: int) -> tuple[lis
     Preference rows: chosen = the correct option, rejected = an incorrect one, rejected question =
     the same prompt led by a statement of a wrong order (ITS), or the adversarial descriptions (ETS).
     """
-    from temrobbench.build import find_video_file
-    from temrobbench.coin import load_coin
-    from temrobbench.categories import CATEGORIES
-    from temrobbench.items import ItemInfeasible, build_its_item
+    from temrobbench.build.pipeline import find_video_file
+    from temrobbench.source.coin import load_coin
+    from temrobbench.items.categories import CATEGORIES
+    from temrobbench.items.spec import ItemInfeasible
+    from temrobbench.items.its import build_its_item
     from temrobbench.prompt import render_prompt, rotation
 
     annotations = load_coin(coin_path)

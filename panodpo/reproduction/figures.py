@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from .report import rows_in
+from panodpo.reproduction.report import rows_in
 
 
 def _pyplot():

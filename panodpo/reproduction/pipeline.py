@@ -1,6 +1,6 @@
 """Mini reproduction: the temporal shortcut appears, and PanoDPO is measured against it, on 2 CPU cores.
 
-1. Two worlds with a strong prior (:mod:`temrobbench.prior_world`, :mod:`.data`): every task has one
+1. Two worlds with a strong prior (:mod:`temrobbench.source.prior_world`, :mod:`.data`): every task has one
    canonical step order. In ``canonical`` every training video follows it; in ``mixed`` a quarter
    of them shows an edited order (the answer follows the video).
 2. A tiny Qwen2-VL (hidden 64, 2 layers, vision depth 2, ~0.34M parameters) trained from scratch
@@ -34,7 +34,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .data import WORLDS, training_examples
+from panodpo.reproduction.data import WORLDS, training_examples
+from temrobbench.utils.formatting import percent
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 COLUMNS = (("intrinsic", "t_acc"), ("intrinsic", "fr"), ("light", "fr"), ("severe", "fr"), ("extrinsic", "t_acc"), ("extrinsic", "fr"))
@@ -148,12 +149,12 @@ class SeedRun:
             return
         import torch
 
-        from temrobbench.build import BuildConfig, build_benchmark
-        from temrobbench.eligibility import EligibilityRules
-        from temrobbench.prior_world import PriorWorldConfig, synthesize_prior_world
-        from temrobbench.video_io import EncodeSettings
+        from temrobbench.build.pipeline import BuildConfig, build_benchmark
+        from temrobbench.source.eligibility import EligibilityRules
+        from temrobbench.source.prior_world import PriorWorldConfig, synthesize_prior_world
+        from temrobbench.build.video_io import EncodeSettings
 
-        from .training import sft_model
+        from panodpo.reproduction.training import sft_model
 
         warnings.filterwarnings("ignore")
         config = self.config
@@ -203,8 +204,8 @@ class SeedRun:
         from temrobbench.evaluation import evaluate_temporal_robustness
         from temrobbench.evaluation.models.hf import HFVideoLM
 
-        from .stats import item_margins, margin_summary
-        from .training import train_preference
+        from panodpo.reproduction.stats import item_margins, margin_summary
+        from panodpo.reproduction.training import train_preference
 
         timings = {}
         cpu = time.process_time()
@@ -243,13 +244,9 @@ class SeedRun:
         partial.write_text(json.dumps(result, indent=2), encoding="utf-8")
         partial.replace(done)
         its = report.metrics["intrinsic"]
-        self.say(f"{row}: ITS T-Acc {its['t_acc']:.1f}, FR {_fmt(its['fr'])}, margin {result['margins']['intrinsic']['mean']:+.2f} "
+        self.say(f"{row}: ITS T-Acc {its['t_acc']:.1f}, FR {percent(its['fr'])}, margin {result['margins']['intrinsic']['mean']:+.2f} "
                  f"(train {timings.get('train', 0):.0f} s, eval {timings['eval']:.0f} s)")
         return result
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
 
 
 def seed_cost(seed_timings: dict, rows: dict[str, dict]) -> dict[str, float]:
@@ -334,8 +331,8 @@ def run(out_dir: str | Path, seeds=DEFAULT_SEEDS, worlds=tuple(WORLDS), override
 
     ``report_only``: train nothing, report the rows finished so far (a run stopped early).
     """
-    from .figures import plot_margins, plot_results
-    from .report import summarize_worlds
+    from panodpo.reproduction.figures import plot_margins, plot_results
+    from panodpo.reproduction.report import summarize_worlds
 
     out = Path(out_dir)
     results: dict[str, list[dict]] = {}
@@ -368,7 +365,7 @@ def run(out_dir: str | Path, seeds=DEFAULT_SEEDS, worlds=tuple(WORLDS), override
 
 def summarize(seed_results: list[dict]) -> str:
     """Markdown table of one world over seeds (kept for callers of the one-world API)."""
-    from .report import summarize_world
+    from panodpo.reproduction.report import summarize_world
 
     return summarize_world(seed_results)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from .stats import COMPARED, format_interval, paired_comparisons
+from panodpo.reproduction.stats import COMPARED, format_interval, paired_comparisons
 
 COLUMNS = (("intrinsic", "t_acc"), ("intrinsic", "fr"), ("light", "fr"), ("severe", "fr"), ("extrinsic", "t_acc"), ("extrinsic", "fr"))
 PREFERENCE_BASELINES = ("vanilla DPO", "PanoDPO w/o DPOv", "PanoDPO w/o DPOt")

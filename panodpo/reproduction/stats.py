@@ -22,7 +22,7 @@ import statistics
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from temrobbench.features import LETTERS
+from temrobbench.items.spec import LETTERS
 
 # Two-sided 95% quantiles of Student's t, t(0.975, df), df = 1..30 (beyond: the normal's 1.96 is
 # within 0.05 of the truth). A table, so that the statistics need nothing beyond the standard library.

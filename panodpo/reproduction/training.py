@@ -40,7 +40,7 @@ def train_sft(model, processor, examples: list[dict], config, log: list) -> None
     from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
     from temrobbench.prompt import video_chat_messages
 
-    from ..media import load_frames
+    from panodpo.media import load_frames
 
     frames = {}
     encoded = []
@@ -90,7 +90,7 @@ def train_preference(sft_model, processor, rows: list[dict], variant: tuple[floa
     """A copy of the SFT model trained with PanoDPOTrainer: ``variant`` = (lambda_v, lambda_t, rejected-video strategy)."""
     from datasets import Dataset
 
-    from .. import PanoDPOConfig, PanoDPOTrainer
+    from panodpo import PanoDPOConfig, PanoDPOTrainer
 
     model = copy.deepcopy(sft_model)
     args = PanoDPOConfig(

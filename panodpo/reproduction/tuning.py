@@ -20,8 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .pipeline import MiniReproConfig, SeedRun, config_for
-from .report import cell
+from panodpo.reproduction.pipeline import MiniReproConfig, SeedRun, config_for
+from panodpo.reproduction.report import cell
 
 TUNING_SEEDS = (100, 101, 102)
 # Small on purpose (the machine's budget): v' moved over the paper's ``shuffle`` and the two

@@ -1,8 +1,8 @@
-"""Evaluation of video LMMs on TemRobBench (DESIGN.md §2)."""
+"""Evaluation of video LMMs on TemRobBench (docs/design.md, "Evaluation protocol")."""
 
-from .evaluate import evaluate_temporal_robustness
-from .models import VideoLM, register_model, resolve_model
-from .report import EvalReport
-from .requests import VideoLMRequest
+from temrobbench.evaluation.evaluate import evaluate_temporal_robustness
+from temrobbench.evaluation.models import VideoLM, register_model, resolve_model
+from temrobbench.evaluation.report.tables import EvalReport
+from temrobbench.evaluation.requests import VideoLMRequest
 
 __all__ = ["EvalReport", "VideoLM", "VideoLMRequest", "evaluate_temporal_robustness", "register_model", "resolve_model"]

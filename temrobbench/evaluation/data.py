@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any, Mapping, Sequence
 
-from ..features import CONFIGS, SPLITS
+from temrobbench.items.schema import CONFIGS, SPLITS
 
 
 def load_items(data: Any, configs: tuple[str, ...] = CONFIGS, limit: int | None = None) -> list[tuple[dict, dict]]:
@@ -19,7 +19,7 @@ def load_items(data: Any, configs: tuple[str, ...] = CONFIGS, limit: int | None 
     """
     import datasets
 
-    from ..hub_layout import is_built_folder, read_local_split
+    from temrobbench.hub.layout import is_built_folder, read_local_split
 
     pairs: list[tuple[dict, dict]] = []
     for config in configs:

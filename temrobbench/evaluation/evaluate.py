@@ -9,20 +9,20 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
-from ..errors import environment_error
-from ..prompt import TRUST_THE_VIDEO_SYSTEM_PROMPT
-from ..redaction import redact
-from .answer_parsing import parse_answer
-from .data import benchmark_identity, load_items
-from .frames import decode_frames
-from .models import SCORING_MODES, VideoLM, resolve_model
-from .models.base import FatalModelError
-from .picking import UnscorableResponseError, pick_letter, pick_option
-from .protocol import NUM_OPTIONS, PlannedQuery, plan_item, render_query, video_key
-from .records import RecordWriter, read_all_records, record_key, repair_records
-from .report import EvalReport
-from .requests import VideoLMRequest
-from .run_file import check_run, discard_results, owned_files, write_run
+from temrobbench.utils.errors import environment_error
+from temrobbench.prompt import TRUST_THE_VIDEO_SYSTEM_PROMPT
+from temrobbench.utils.redaction import redact
+from temrobbench.evaluation.answers.parsing import parse_answer
+from temrobbench.evaluation.data import benchmark_identity, load_items
+from temrobbench.evaluation.frames import decode_frames
+from temrobbench.evaluation.models import SCORING_MODES, VideoLM, resolve_model
+from temrobbench.evaluation.models.base import FatalModelError
+from temrobbench.evaluation.answers.picking import UnscorableResponseError, pick_letter, pick_option
+from temrobbench.evaluation.protocol import NUM_OPTIONS, PlannedQuery, plan_item, render_query, video_key
+from temrobbench.evaluation.records import RecordWriter, read_all_records, record_key, repair_records
+from temrobbench.evaluation.report.tables import EvalReport
+from temrobbench.evaluation.requests import VideoLMRequest
+from temrobbench.evaluation.run_file import check_run, discard_results, owned_files, write_run
 
 
 def _distributed_rank() -> tuple[int, int]:
@@ -146,8 +146,8 @@ def evaluate_temporal_robustness(
     (a ValueError) unless ``overwrite=True``, which discards the folder's results and starts over.
 
     >>> import tempfile, os
-    >>> from temrobbench.synth import SynthConfig, synthesize_coin
-    >>> from temrobbench.build import BuildConfig, build_benchmark
+    >>> from temrobbench.source.synth import SynthConfig, synthesize_coin
+    >>> from temrobbench.build.pipeline import BuildConfig, build_benchmark
     >>> src = tempfile.mkdtemp()
     >>> coin = synthesize_coin(src, SynthConfig(num_videos=2), progress=False)
     >>> bench = build_benchmark(coin, os.path.join(src, "videos"), os.path.join(src, "b"),

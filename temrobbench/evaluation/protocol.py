@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..prompt import render_prompt, rotation
+from temrobbench.prompt import render_prompt, rotation
 
 
 #: Options per item: rounds beyond it would repeat rotations (round r and r + 4 show the same order).

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .evaluate import evaluate_temporal_robustness
+from temrobbench.evaluation.evaluate import evaluate_temporal_robustness
 
 
 def run_quickstart_evaluation(built_dir: str | Path, out_dir: str | Path) -> str:
     """Evaluate two models and return their tables (the tiny model is random-weight: a smoke test
     of the whole path, not a result)."""
-    from ..tiny_models import build_tiny_qwen2vl
-    from .models.hf import HFVideoLM
+    from temrobbench.tiny_models import build_tiny_qwen2vl
+    from temrobbench.evaluation.models.hf import HFVideoLM
 
     out_dir = Path(out_dir)
     parts = []

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..files import JsonlAppender, atomic_path, iter_text_lines
+from temrobbench.utils.files import JsonlAppender, atomic_path, iter_text_lines
 
 RecordKey = tuple[str, str, int]
 #: Where :func:`repair_records` moves the lines of a record file that are not records.

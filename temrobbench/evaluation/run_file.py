@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_path
+from temrobbench.utils.files import atomic_path
 
 RUN_FILE = "run.json"
 RUN_VERSION = 2
@@ -147,7 +147,7 @@ def discard_results(out: str | os.PathLike, rank: int = 0, world: int = 1) -> li
 
 def write_run(out: str | os.PathLike, current: dict[str, Any]) -> None:
     """Write ``run.json`` atomically (every rank writes the same content)."""
-    from .records import naming
+    from temrobbench.evaluation.records import naming
 
     with naming(Path(out) / RUN_FILE), atomic_path(Path(out) / RUN_FILE) as tmp:
         Path(tmp).write_text(json.dumps({"version": RUN_VERSION, **current}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

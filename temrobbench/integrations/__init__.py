@@ -1,4 +1,4 @@
-"""Thin adapters that run TemRobBench inside other evaluation toolkits (DESIGN.md §6).
+"""Thin adapters that run TemRobBench inside other evaluation toolkits (docs/design.md, "Evaluation protocol").
 
 Each adapter reuses the one prompt renderer (``temrobbench.prompt``), the evaluation protocol
 (``temrobbench.evaluation.protocol``), the answer parser and ``temrobbench.metrics.compute``:

@@ -1,4 +1,4 @@
-"""The paper's published numbers, to read a new run against (DESIGN.md §6).
+"""The paper's published numbers, to read a new run against (docs/design.md, "Metrics").
 
 Numbers (percent) transcribed from Liang et al., 2025, "Investigating and Enhancing the Robustness
 of Large Multimodal Models Against Temporal Inconsistency" (arXiv:2505.14405), measured by its
@@ -29,6 +29,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from temrobbench.utils.formatting import percent
 
 PAPER_TITLE = "Investigating and Enhancing the Robustness of Large Multimodal Models Against Temporal Inconsistency"
 CITATION = (
@@ -84,10 +86,6 @@ def check_reference(name: str | None) -> str | None:
     return name
 
 
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
-
-
 def _yours(metrics: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     """The run's numbers under the column names of the paper's tables."""
     its, ets = metrics["intrinsic"], metrics["extrinsic"]
@@ -111,9 +109,9 @@ def reference_markdown(report: Any, name: str = "paper") -> str:
     label = f"**{report.model or 'your model'} (this run)**"
     n_its, n_ets = report.metrics["intrinsic"]["n"], report.metrics["extrinsic"]["n"]
     cols = ("its_clean_acc", "its_adv_acc", "its_fr", "its_wfr", "ets_clean_acc", "ets_adv_acc", "ets_fr", "ets_wfr")
-    rows = [(r["its_fr"], f"| {r['model']} ({r['group']}) | published | {r['frames']} | " + " | ".join(_fmt(r[c]) for c in cols) + " |") for r in _table1()]
+    rows = [(r["its_fr"], f"| {r['model']} ({r['group']}) | published | {r['frames']} | " + " | ".join(percent(r[c]) for c in cols) + " |") for r in _table1()]
     rows.append((yours["its_fr"] if yours["its_fr"] is not None else float("inf"),
-                 f"| {label} | this run: {n_its} ITS, {n_ets} ETS items | – | " + " | ".join(f"**{_fmt(yours[c])}**" for c in cols) + " |"))
+                 f"| {label} | this run: {n_its} ITS, {n_ets} ETS items | – | " + " | ".join(f"**{percent(yours[c])}**" for c in cols) + " |"))
     rows.sort(key=lambda r: r[0])
     lines = [
         "## Beside the paper's published numbers",
@@ -133,9 +131,9 @@ def reference_markdown(report: Any, name: str = "paper") -> str:
         "",
         "| Table | Base model | Method | ITS T-Acc | ITS FR | ETS T-Acc | ETS FR |",
         "|---|---|---|---|---|---|---|",
-        *[f"| {r['table']} | {r['base_model']} | {r['method']} | {_fmt(r['its_t_acc'])} | {_fmt(r['its_fr'])} | {_fmt(r['ets_t_acc'])} | {_fmt(r['ets_fr'])} |"
+        *[f"| {r['table']} | {r['base_model']} | {r['method']} | {percent(r['its_t_acc'])} | {percent(r['its_fr'])} | {percent(r['ets_t_acc'])} | {percent(r['ets_fr'])} |"
           for r in _preference()],
-        f"| – | {label} | this run | **{_fmt(yours['its_t_acc'])}** | **{_fmt(yours['its_fr'])}** | **{_fmt(yours['ets_t_acc'])}** | **{_fmt(yours['ets_fr'])}** |",
+        f"| – | {label} | this run | **{percent(yours['its_t_acc'])}** | **{percent(yours['its_fr'])}** | **{percent(yours['ets_t_acc'])}** | **{percent(yours['ets_fr'])}** |",
         "",
         f"Cite: {CITATION}.",
     ]

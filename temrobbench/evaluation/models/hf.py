@@ -1,7 +1,7 @@
 """``hf:<id-or-path>``: any transformers image-text-to-text model whose processor takes videos.
 
 Loaded by hub id or local path with ``AutoProcessor`` + ``AutoModelForImageTextToText``; the
-families proven by tests are listed in :mod:`temrobbench.tiny_families` (and the README).
+families proven by tests are listed in :mod:`tests.support.tiny_families` (and the README).
 
 Every scoring encodes each video once: all queries of a video start with the same chat header and
 video block, so that prefix runs through the model once (vision tower included) and each query
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ...errors import check_model_source
-from ...processor_inputs import adds_special_tokens, template_switches, video_kwargs
-from ...prompt import video_chat_messages
-from ..requests import VideoLMRequest
-from .base import VideoLM, check_options
+from temrobbench.utils.hub_checks import check_model_source
+from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
+from temrobbench.prompt import video_chat_messages
+from temrobbench.evaluation.requests import VideoLMRequest
+from temrobbench.evaluation.models.base import VideoLM, check_options
 
 
 def _group_by_video(requests: Sequence[VideoLMRequest]) -> "OrderedDict[str, list[int]]":
@@ -99,7 +99,7 @@ class HFVideoLM(VideoLM):
         with other weights is another model), or a Hub id's revision (None when unknown)."""
         identity: dict[str, Any] = {"name": self.name}
         if self.source is not None:
-            from ...identity import hub_revision, model_folder_fingerprint
+            from temrobbench.utils.identity import hub_revision, model_folder_fingerprint
 
             folder = Path(self.source).expanduser()
             if folder.is_dir():

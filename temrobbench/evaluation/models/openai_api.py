@@ -26,11 +26,11 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from ..picking import UnscorableResponseError
-from ...openai_client import backoff_delays, is_key_refusal, is_retryable, make_client
-from ...redaction import redact
-from ..requests import VideoLMRequest
-from .base import FatalModelError, VideoLM, check_options
+from temrobbench.evaluation.answers.picking import UnscorableResponseError
+from temrobbench.utils.openai_client import backoff_delays, is_key_refusal, is_retryable, make_client
+from temrobbench.utils.redaction import redact
+from temrobbench.evaluation.requests import VideoLMRequest
+from temrobbench.evaluation.models.base import FatalModelError, VideoLM, check_options
 
 
 NO_LOGPROBS = "the server returned no log-probabilities: use --scoring generate"

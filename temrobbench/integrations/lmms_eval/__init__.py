@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...hub_layout import data_files_patterns
+from temrobbench.hub.layout import data_files_patterns
 
 #: lmms-eval task name -> benchmark config.
 TASKS = {"temrobbench_its": "intrinsic", "temrobbench_ets": "extrinsic"}
@@ -35,7 +35,7 @@ def shipped_task_dir() -> Path:
 
 
 def _template() -> str:
-    from .utils import METRICS
+    from temrobbench.integrations.lmms_eval.utils import METRICS
 
     lower_is_better = {"fr", "wfr", "invalid_rate"}
     metrics = "".join(

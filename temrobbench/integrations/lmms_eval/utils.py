@@ -20,10 +20,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ... import metrics as metrics_module
-from ...evaluation.answer_parsing import parse_answer
-from ...evaluation.evaluate import evaluate_temporal_robustness
-from ...evaluation.protocol import PlannedQuery, plan_item, render_query
+from temrobbench import metrics as metrics_module
+from temrobbench.evaluation.answers.parsing import parse_answer
+from temrobbench.evaluation.evaluate import evaluate_temporal_robustness
+from temrobbench.evaluation.protocol import PlannedQuery, plan_item, render_query
 
 #: Adversarial rounds per item: the default of ``evaluate_temporal_robustness`` (its one home).
 ROUNDS: int = inspect.signature(evaluate_temporal_robustness).parameters["rounds"].default
