@@ -23,6 +23,7 @@ from panodpo.data.sharegptvideo import VIDEO_PLACEHOLDER, clean_prompt  # noqa: 
 from panodpo.loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJECTED, active_rows
 from panodpo.media import load_frames
 from panodpo.rejected_videos import RejectedVideoSettings
+from panodpo.shared_prefix import group_prefix_length
 
 _TEXT_KEYS = {"input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids"}
 
@@ -54,6 +55,11 @@ class PanoDPOCollator:
     #: ``video_inputs``, ``video_index`` maps every sequence to its video there, and the per-sequence
     #: ``pixel_values_videos`` are left out.
     share_video_encoding: bool = False
+    #: Set by the trainer where the shared prefix applies (:mod:`panodpo.shared_prefix`): the batch
+    #: also carries ``shared_prefix``: per example, the rows that share its video (y_w|q, y_l|q,
+    #: y_w|q'), the length of their common prefix and that prefix's model inputs (its ids and its
+    #: video), plus the other rows (y_w|v', and any group that cannot share) tokenized on their own.
+    share_prefix: bool = False
 
     def __post_init__(self) -> None:
         self._frames: OrderedDict[str, list] = OrderedDict()
@@ -98,6 +104,80 @@ class PanoDPOCollator:
         return self.processor(text=texts, **video_kwargs(videos), padding=True, return_tensors="pt",
                               add_special_tokens=adds_special_tokens(self.processor.tokenizer, texts[0]), **kwargs)
 
+    def _tokenize(self, sequences: list[tuple[str, list, str]]) -> dict[str, Any]:
+        """(question, frames, response) sequences as one batch: left-aligned, right-padded, with
+        ``completion_mask`` over the responses (responses truncated to ``max_length``, never prompts)."""
+        tokenizer = self.processor.tokenizer
+        prompts = self._prompt_inputs([q for q, _, _ in sequences], [v for _, v, _ in sequences], padding_side="left")
+        completions = tokenizer([c for _, _, c in sequences], padding=True, padding_side="right", return_tensors="pt", add_special_tokens=False)
+        prompt_mask = prompts["attention_mask"]
+        input_ids = torch.cat((prompts["input_ids"], completions["input_ids"]), dim=1)
+        attention_mask = torch.cat((prompt_mask, completions["attention_mask"]), dim=1)
+        completion_mask = torch.cat((torch.zeros_like(prompt_mask), completions["attention_mask"]), dim=1)
+        output = dict(prompts)
+        # Per-token inputs besides the ids (Qwen-VL's mm_token_type_ids for multimodal RoPE, ERNIE-4.5-VL's
+        # moe_mm_token_type_ids routing to text or vision experts): 0 (text) over the response.
+        per_token = [k for k, v in prompts.items() if k not in ("input_ids", "attention_mask") and torch.is_tensor(v) and v.shape == prompt_mask.shape]
+        extended = [torch.cat((prompts[k], torch.zeros_like(completions["input_ids"]).to(prompts[k].dtype)), dim=1) for k in per_token]
+        attention_mask, input_ids, completion_mask, *extended = flush_left(attention_mask, input_ids, completion_mask, *extended)
+        output.update(zip(per_token, extended))
+        if self.max_length is not None and input_ids.shape[1] > self.max_length:
+            # Truncate responses only: cutting a prompt would drop visual tokens whose features stay.
+            prompt_lengths = (attention_mask.bool() & ~completion_mask.bool()).sum(dim=1)
+            if int(prompt_lengths.max()) >= self.max_length:
+                raise ValueError(f"max_length={self.max_length} leaves no room for a response after a prompt of {int(prompt_lengths.max())} "
+                                 "tokens (video tokens included): raise max_length, lower num_frames, or set max_length=None")
+            input_ids, attention_mask, completion_mask = (t[:, : self.max_length] for t in (input_ids, attention_mask, completion_mask))
+            output.update((k, output[k][:, : self.max_length]) for k in per_token)
+        output.update(input_ids=input_ids, attention_mask=attention_mask, completion_mask=completion_mask)
+        return output
+
+    def _multimodal_token_ids(self) -> list[int]:
+        """Ids of the tokens a video (or image) block is made of, which must all fall in a prefix."""
+        tokenizer, ids = self.processor.tokenizer, set()
+        for name in ("video_token", "image_token"):
+            token = getattr(self.processor, name, None)
+            if isinstance(token, str):
+                token_id = tokenizer.convert_tokens_to_ids(token)
+                if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+                    ids.add(token_id)
+        for name in ("video_token_id", "image_token_id"):
+            if isinstance(getattr(self.processor, name, None), int):
+                ids.add(getattr(self.processor, name))
+        return sorted(ids)
+
+    def _shared_prefix(self, output: dict[str, Any], sequences: list[tuple[str, list, str]], batch: int) -> dict[str, Any]:
+        """The shared-prefix layout of a batch (see the ``share_prefix`` field): per example, the rows
+        with its video v, their common prefix's length and model inputs; the rest as ``solo``."""
+        position = {row: k for k, row in enumerate(self.rows)}
+        shared_kinds = [row for row in self.rows if row != CHOSEN_REJECTED_VIDEO]
+        forbidden = self._multimodal_token_ids()
+        ids, mask, completion = output["input_ids"], output["attention_mask"], output["completion_mask"]
+        # Per-token type inputs (Qwen's and Molmo2's mm_token_type_ids, Gemma's token_type_ids): nonzero
+        # marks a multimodal token, which must stay in the prefix with the rest of its block.
+        types = [v for k, v in output.items() if k.endswith("token_type_ids") and torch.is_tensor(v) and v.shape == ids.shape]
+        groups, lengths, prefixes = [], [], []
+        solo = [position[CHOSEN_REJECTED_VIDEO] * batch + i for i in range(batch)] if CHOSEN_REJECTED_VIDEO in position else []
+        for i in range(batch):
+            rows = [position[kind] * batch + i for kind in shared_kinds]
+            length = group_prefix_length(ids, mask, completion, rows, forbidden, types) if len(rows) > 1 else 0
+            prefix = None
+            if length:
+                question, frames, _ = sequences[rows[0]]
+                alone = self._prompt_inputs([question], [frames])
+                # The prefix's own tokenization must be the batch's, id for id (else it is not a prefix).
+                if alone["input_ids"].shape[1] >= length and torch.equal(alone["input_ids"][0, :length], ids[rows[0], :length]):
+                    prefix = {k: (v[:, :length] if torch.is_tensor(v) and v.shape == alone["input_ids"].shape else v) for k, v in alone.items()}
+            if prefix is None:
+                solo += rows
+                continue
+            groups.append(rows)
+            lengths.append(length)
+            prefixes.append(prefix)
+        solo.sort()
+        return {"groups": groups, "prefix_lengths": lengths, "prefixes": prefixes, "solo_rows": solo,
+                "solo": self._tokenize([sequences[r] for r in solo]) if solo else None}
+
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         tokenizer = self.processor.tokenizer
         eos = tokenizer.eos_token or ""
@@ -124,28 +204,9 @@ class PanoDPOCollator:
         batch = len(examples)
         video_of_kind = {CHOSEN: 0, REJECTED: 0, CHOSEN_REJECTED_VIDEO: batch, CHOSEN_REJECTED_QUESTION: 0}
         video_index = torch.tensor([video_of_kind[row] + i for row in self.rows for i in range(batch)])
-        prompts = self._prompt_inputs([q for q, _, _ in sequences], [v for _, v, _ in sequences], padding_side="left")
-        completions = tokenizer([c for _, _, c in sequences], padding=True, padding_side="right", return_tensors="pt", add_special_tokens=False)
-        prompt_mask = prompts["attention_mask"]
-        input_ids = torch.cat((prompts["input_ids"], completions["input_ids"]), dim=1)
-        attention_mask = torch.cat((prompt_mask, completions["attention_mask"]), dim=1)
-        completion_mask = torch.cat((torch.zeros_like(prompt_mask), completions["attention_mask"]), dim=1)
-        output = dict(prompts)
-        # Per-token inputs besides the ids (Qwen-VL's mm_token_type_ids for multimodal RoPE, ERNIE-4.5-VL's
-        # moe_mm_token_type_ids routing to text or vision experts): 0 (text) over the response.
-        per_token = [k for k, v in prompts.items() if k not in ("input_ids", "attention_mask") and torch.is_tensor(v) and v.shape == prompt_mask.shape]
-        extended = [torch.cat((prompts[k], torch.zeros_like(completions["input_ids"]).to(prompts[k].dtype)), dim=1) for k in per_token]
-        attention_mask, input_ids, completion_mask, *extended = flush_left(attention_mask, input_ids, completion_mask, *extended)
-        output.update(zip(per_token, extended))
-        if self.max_length is not None and input_ids.shape[1] > self.max_length:
-            # Truncate responses only: cutting a prompt would drop visual tokens whose features stay.
-            prompt_lengths = (attention_mask.bool() & ~completion_mask.bool()).sum(dim=1)
-            if int(prompt_lengths.max()) >= self.max_length:
-                raise ValueError(f"max_length={self.max_length} leaves no room for a response after a prompt of {int(prompt_lengths.max())} "
-                                 "tokens (video tokens included): raise max_length, lower num_frames, or set max_length=None")
-            input_ids, attention_mask, completion_mask = (t[:, : self.max_length] for t in (input_ids, attention_mask, completion_mask))
-            output.update((k, output[k][:, : self.max_length]) for k in per_token)
-        output.update(input_ids=input_ids, attention_mask=attention_mask, completion_mask=completion_mask)
+        output = self._tokenize(sequences)
+        if self.share_prefix:
+            output["shared_prefix"] = self._shared_prefix(output, sequences, batch)
         if self.share_video_encoding and "pixel_values_videos" in output:
             distinct = [(q, v) for q, v, _ in per_kind[CHOSEN]] + [(q, v) for q, v, _ in per_kind.get(CHOSEN_REJECTED_VIDEO, [])]
             videos = self._prompt_inputs([q for q, _ in distinct], [v for _, v in distinct])

@@ -75,6 +75,14 @@ class PanoDPOConfig(DPOConfig):
                           "sequences that share it, where the model takes precomputed video features; False (or a family that "
                           "cannot) encodes the video of every sequence."},
     )
+    share_prefix: bool = field(
+        default=True,
+        metadata={"help": "Compute the prefix the sequences of an example share (chat header and video, up to where they differ) once, "
+                          "in the policy and the reference forward, and continue each sequence from it (a read-only KV cache); "
+                          "equal to the plain forward, also under gradient checkpointing. A family or set-up that cannot (recurrent "
+                          "or compressed caches, reentrant checkpointing) uses the plain path, with one logged line; the first "
+                          "batch is checked against the plain path."},
+    )
     video_column: str = field(default="video", metadata={"help": "Dataset column holding the video (file, frames folder, or Video feature)."})
 
     @property

@@ -49,10 +49,20 @@ from panodpo.config import PanoDPOConfig
 from panodpo.loss import active_rows, panodpo_loss
 from panodpo.model_parts import freeze_vision_tower, lora_targets_missed
 from panodpo.shared_encoding import FrozenEncoderReuse, features_per_sequence, frozen_encoder_modules, shared_video_encoder
+from panodpo.shared_prefix import (
+    RecordingCache,
+    SharedPrefixUnsupported,
+    branch_cache,
+    cache_kwarg,
+    branch_position_ids,
+    keep_cache_under_checkpointing,
+    rope_index_function,
+    unsupported_reason,
+)
 
 logger = logging.getLogger(__name__)
 
-_NON_MODEL_KEYS = {"completion_mask", "ref_logps", "video_inputs", "video_index"}
+_NON_MODEL_KEYS = {"completion_mask", "ref_logps", "video_inputs", "video_index", "shared_prefix"}
 
 
 def _identity_key(identity: dict[str, Any] | None) -> Any:
@@ -142,6 +152,16 @@ class PanoDPOTrainer(DPOTrainer):
         self._video_encoder = shared_video_encoder(model) if args.share_video_encoding and not isinstance(model, str) else None
         if isinstance(data_collator, PanoDPOCollator):
             data_collator.share_video_encoding = self._video_encoder is not None
+        # The shared prefix where the family and set-up allow it (decided before wrapping, like the
+        # encoding); the first training batch is checked against the plain path as well.
+        self.share_prefix_status: dict[str, Any] = {"enabled": False, "reason": "share_prefix=False"}
+        if args.share_prefix and not isinstance(model, str):
+            reason = unsupported_reason(model, args.gradient_checkpointing, args.gradient_checkpointing_kwargs)
+            self.share_prefix_status = {"enabled": reason is None, "reason": reason, "checked": False}
+            if reason:
+                logger.warning("share_prefix: %s uses the plain path: %s", type(model).__name__, reason)
+        if isinstance(data_collator, PanoDPOCollator):
+            data_collator.share_prefix = self.share_prefix_status["enabled"]
         # PEFT may rewrite the targets in place while wrapping: keep what was asked for.
         asked_targets = copy.copy(getattr(peft_config, "target_modules", None))
         super().__init__(
@@ -178,9 +198,77 @@ class PanoDPOTrainer(DPOTrainer):
 
     # -- log-probabilities ------------------------------------------------------------------------
 
-    def _sequence_logps(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+    def _sequence_logps(self, model, inputs: dict[str, Any], plain: bool = False) -> tuple[torch.Tensor, Any]:
         """Sum of completion log-probs of every sequence in the batch, as (4, B) (zeros for
-        dropped kinds), from one forward."""
+        dropped kinds): on the shared-prefix path where the batch carries its layout (see
+        :mod:`panodpo.shared_prefix`), else from one forward over every sequence (``plain``)."""
+        if not plain and inputs.get("shared_prefix") is not None and self.share_prefix_status["enabled"]:
+            try:
+                per_sequence, outputs = self._shared_prefix_logps(model, inputs)
+            except SharedPrefixUnsupported as err:
+                self._disable_share_prefix(str(err))
+            else:
+                return self._by_kind(per_sequence), outputs
+        per_sequence, outputs = self._plain_logps(model, inputs)
+        return self._by_kind(per_sequence), outputs
+
+    def _by_kind(self, per_sequence: torch.Tensor) -> torch.Tensor:
+        batch = per_sequence.shape[0] // len(self.rows)
+        logps = per_sequence.new_zeros(4, batch)
+        logps[self.rows] = per_sequence.view(len(self.rows), batch)
+        return logps
+
+    def _disable_share_prefix(self, reason: str) -> None:
+        logger.warning("share_prefix: switching this run to the plain path: %s", reason)
+        self.share_prefix_status.update(enabled=False, reason=reason)
+        if isinstance(self.data_collator, PanoDPOCollator):
+            self.data_collator.share_prefix = False
+
+    def _shared_prefix_logps(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
+        """Per-sequence completion log-probs with each example's common prefix computed once:
+        one prefix forward per group recording its keys and values, then the group's remaining
+        tokens as one batch over a read-only branch of that cache; the other rows (y_w|v') in one
+        plain forward. Gradients reach the prefix through the recorded keys and values."""
+        layout = inputs["shared_prefix"]
+        ids, completion = inputs["input_ids"], inputs["completion_mask"]
+        labels = ids.masked_fill(completion == 0, -100)
+        per_token = [k for k, v in inputs.items() if k not in ("input_ids", "attention_mask", "completion_mask")
+                     and torch.is_tensor(v) and v.shape == ids.shape]
+        lengths = inputs["attention_mask"].sum(dim=1)
+        unwrapped = self.accelerator.unwrap_model(model)
+        base = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
+        config = base.config.get_text_config(decoder=True)
+        key = cache_kwarg(unwrapped)
+        rope_index = rope_index_function(base)
+        pieces: dict[int, torch.Tensor] = {}
+        outputs = None
+        with keep_cache_under_checkpointing(unwrapped):
+            for rows, length, prefix in zip(layout["groups"], layout["prefix_lengths"], layout["prefixes"]):
+                cache = RecordingCache(config)
+                # No label is scored in the prefix: every branch keeps the prefix's last common token.
+                prefix_labels = torch.full_like(prefix["input_ids"], -100)
+                model(**prefix, **{key: cache}, use_cache=True, labels=prefix_labels, fused_lm_head=True)
+                end = int(lengths[rows].max())
+                branch = {"input_ids": ids[rows, length:end], **{k: inputs[k][rows, length:end] for k in per_token}}
+                full_rows = {"input_ids": ids[rows, :end], "attention_mask": inputs["attention_mask"][rows, :end],
+                             **{k: inputs[k][rows, :end] for k in per_token}}
+                positions = branch_position_ids(rope_index, full_rows, prefix, len(rows), length)
+                if positions is not None:
+                    branch["position_ids"] = positions
+                outputs = model(**branch, **{key: branch_cache(cache)}, use_cache=True, labels=labels[rows, length:end], fused_lm_head=True)
+                for j, row in enumerate(rows):
+                    pieces[row] = outputs.log_probs[j].sum()
+        if layout["solo_rows"]:
+            solo = layout["solo"]
+            solo_labels = solo["input_ids"].masked_fill(solo["completion_mask"] == 0, -100)
+            kwargs = {k: v for k, v in solo.items() if k not in _NON_MODEL_KEYS}
+            solo_out = model(**kwargs, use_cache=False, labels=solo_labels, fused_lm_head=True)
+            for j, row in enumerate(layout["solo_rows"]):
+                pieces[row] = solo_out.log_probs[j].sum()
+            outputs = outputs or solo_out
+        return torch.stack([pieces[row] for row in range(ids.shape[0])]), outputs
+
+    def _plain_logps(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
         model_kwargs["use_cache"] = False
         if "video_index" in inputs:
@@ -194,10 +282,7 @@ class PanoDPOTrainer(DPOTrainer):
         outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
         seq_len = completion_mask.size(1) - 1
         per_sequence = outputs.log_probs[:, -seq_len:].sum(dim=1)
-        batch = per_sequence.shape[0] // len(self.rows)
-        logps = per_sequence.new_zeros(4, batch)
-        logps[self.rows] = per_sequence.view(len(self.rows), batch)
-        return logps, outputs
+        return per_sequence, outputs
 
     def _encoder_of(self, model: Any) -> torch.nn.Module:
         """The video encoder of ``model`` (the policy, possibly wrapped, or a separate ``ref_model``)."""
@@ -298,6 +383,8 @@ class PanoDPOTrainer(DPOTrainer):
         """Replaces TRL's: one policy forward over the active sequences, reference log-probs from
         the batch (precomputed) or from one adapter-disabled forward, then :func:`panodpo_loss`."""
         mode = "train" if self.model.training else "eval"
+        if self.share_prefix_status.get("enabled") and not self.share_prefix_status.get("checked") and inputs.get("shared_prefix") is not None:
+            self._check_shared_prefix(model, inputs)
         reuse = None
         if "ref_logps" in inputs:
             ref_logps = inputs["ref_logps"]
@@ -318,6 +405,35 @@ class PanoDPOTrainer(DPOTrainer):
         self._metrics[mode]["logps/chosen"].append(self.accelerator.gather_for_metrics(policy_logps[0].detach()).mean().item())
         self._metrics[mode]["logps/rejected"].append(self.accelerator.gather_for_metrics(policy_logps[1].detach()).mean().item())
         return (loss, outputs) if return_outputs else loss
+
+    def _check_shared_prefix(self, model, inputs: dict[str, Any]) -> None:
+        """Once per run, before its numbers are trusted: the first batch's log-probs on the shared-
+        prefix path against the plain path (no gradients). Beyond tolerance, or if the shared path
+        fails, the run switches to the plain path with one logged line; ``share_prefix_status``
+        (also in the trainer's log) records the outcome."""
+        self.share_prefix_status["checked"] = True
+        training = model.training
+        model.eval()  # dropout off: both paths must see the same function
+        try:
+            with torch.no_grad(), self.accelerator.autocast():
+                try:
+                    shared, _ = self._sequence_logps(model, inputs)
+                except Exception as err:  # noqa: BLE001 - a family the shared path does not fit: plain, said once
+                    self._disable_share_prefix(f"{type(err).__name__}: {err}")
+                    return
+                if not self.share_prefix_status["enabled"]:
+                    return
+                plain, _ = self._sequence_logps(model, inputs, plain=True)
+        finally:
+            model.train(training)
+        shared, plain = shared[self.rows].float(), plain[self.rows].float()
+        difference = float((shared - plain).abs().max())
+        half = plain.dtype != torch.float32 or getattr(self.args, "bf16", False) or getattr(self.args, "fp16", False)
+        tolerance = (2e-2 if half else 1e-4) * max(1.0, float(plain.abs().max()))
+        self.share_prefix_status.update(max_abs_difference=difference, tolerance=tolerance)
+        if not difference <= tolerance:
+            self._disable_share_prefix(f"the first batch's log-probs differ from the plain path by {difference:.3g} (tolerance {tolerance:.3g})")
+        self.log({"share_prefix/enabled": float(self.share_prefix_status["enabled"]), "share_prefix/max_abs_difference": difference})
 
     # -- cards ------------------------------------------------------------------------------------
 

@@ -41,8 +41,9 @@ def dataset(tiny_benchmark):
 
 def make_trainer(family, dataset, tmp_path, **overrides):
     model, processor = build_tiny(family, seed=1)
+    # The plain path's shared encoding (the shared-prefix path encodes each video once by construction).
     settings = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, report_to=[], num_frames=4, gradient_checkpointing=False,
-                    save_strategy="no", learning_rate=5e-2, warmup_ratio=0.0, seed=0, rejected_video_strategy="shuffle")
+                    save_strategy="no", learning_rate=5e-2, warmup_ratio=0.0, seed=0, rejected_video_strategy="shuffle", share_prefix=False)
     settings.update(overrides)
     return PanoDPOTrainer(model, args=PanoDPOConfig(**settings), train_dataset=dataset, processing_class=processor,
                           peft_config=default_lora_config(model, r=4, alpha=8, dropout=0.0))

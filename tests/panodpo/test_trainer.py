@@ -92,7 +92,9 @@ def test_llava_onevision_trains_too(dataset, tmp_path):
 
 @pytest.mark.parametrize("weights, kinds", [((1.0, 1.0), 4), ((0.0, 1.0), 3), ((1.0, 0.0), 3), ((0.0, 0.0), 2)])
 def test_one_policy_forward_over_the_active_sequences(dataset, tmp_path, weights, kinds):
-    trainer = make_trainer(dataset, tmp_path, max_steps=2, video_loss_weight=weights[0], text_loss_weight=weights[1], precompute_ref_log_probs=True)
+    # The plain path (share_prefix=False; the shared-prefix path is tests/panodpo/test_shared_prefix.py).
+    trainer = make_trainer(dataset, tmp_path, max_steps=2, video_loss_weight=weights[0], text_loss_weight=weights[1], precompute_ref_log_probs=True,
+                           share_prefix=False)
     counter = ForwardCounter(trainer)
     trainer.train()
     # After precomputing, each step is exactly one forward, of kinds x batch sequences.
@@ -102,7 +104,7 @@ def test_one_policy_forward_over_the_active_sequences(dataset, tmp_path, weights
 
 
 def test_without_precompute_each_step_adds_one_reference_forward(dataset, tmp_path):
-    trainer = make_trainer(dataset, tmp_path, max_steps=2)
+    trainer = make_trainer(dataset, tmp_path, max_steps=2, share_prefix=False)
     counter = ForwardCounter(trainer)
     trainer.train()
     assert counter.batches == [8, 8, 8, 8]  # policy + adapter-disabled reference, per step
@@ -245,6 +247,7 @@ def test_every_collator_setting_keys_the_reference_cache(dataset, tmp_path):
     changed = {
         "num_frames": 3, "video_loss_weight": 0.5, "text_loss_weight": 0.0, "rejected_video": RejectedVideoSettings("crop"),
         "seed": 7, "media_root": "/elsewhere", "video_column": "clip", "frame_cache_size": 8, "max_length": 100, "share_video_encoding": False,
+        "share_prefix": not collator.share_prefix,
     }
     settings = {f.name for f in dataclasses.fields(collator) if f.name != "processor"}
     assert settings == set(changed), "a new collator setting: add it here so the test changes it too"
