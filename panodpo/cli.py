@@ -109,7 +109,7 @@ def _prepare(argv: Sequence[str]) -> int:
     args = _prepare_parser().parse_args(argv)
     _validate_prepare(args)
     captions, caption_problems = _read_captions(args.captions) if args.captions else ({}, [])
-    from temrobbench.utils.files import exclusive_lock
+    from temrobbench.utils.files import exclusive_lock, remove_partials
 
     from panodpo.data.misleading_questions import MisleadingQuestionsUnusable
     from panodpo.data.prepare import PrepareConfig, prepare_dpo_data
@@ -122,6 +122,7 @@ def _prepare(argv: Sequence[str]) -> int:
     try:
         # One writer per folder: a second prepare into it stops at once, naming the first.
         with no_empty_folder_left(args.out), exclusive_lock(args.out, _command_line("panodpo prepare", argv)):
+            remove_partials(args.out)  # a killed run's half-written files (safe: the folder is ours now)
             report = prepare_dpo_data(args.dpo_jsonl, args.media, args.out, config, captions, caption_problems=caption_problems)
     except MisleadingQuestionsUnusable as err:
         raise UserError(str(err), f"--perturber openai --openai-model {args.openai_model}", "rows finished so far are kept; rerun after fixing") from None
@@ -492,13 +493,34 @@ def _run_training(argv: list[str], main_process: bool) -> None:
             if start_over:
                 _start_over(config.output_dir)
             write_run_record(config.output_dir, identity)  # before training: a killed run's checkpoints are named too
-        trainer.train(resume_from_checkpoint=resume)
+        if resume and _finished(resume, config.max_steps):
+            # transformers 5.24 resumes a checkpoint taken at max_steps mid-epoch by training one more
+            # step: that checkpoint is the finished run, so it is loaded and saved as it is.
+            if main_process:
+                print(f"{resume} is the last step (max_steps={config.max_steps}): saving it, nothing left to train", file=sys.stderr)
+            from transformers import TrainerState
+
+            trainer._load_from_checkpoint(resume)
+            trainer.state = TrainerState.load_from_json(os.path.join(resume, "trainer_state.json"))  # the card reports its steps
+        else:
+            trainer.train(resume_from_checkpoint=resume)
     except MediaOutsideRoot as err:  # e.g. a symlinked frame of a frames folder
         raise UserError("a video of the data leads outside --media_root; nothing of it was read", err.path,
                         "fix the data (paths and symlinks under --media_root)") from None
     trainer.save_model(config.output_dir)  # the adapter and its card (README.md); pushed too with --push_to_hub
     if main_process:
         print(f"Adapter and model card: {config.output_dir}")
+
+
+def _finished(checkpoint: str, max_steps: int) -> bool:
+    """Whether ``checkpoint`` was taken at ``max_steps`` (> 0): its run has nothing left to train."""
+    if max_steps <= 0:
+        return False
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return int(state.get("global_step", 0)) >= max_steps
 
 
 # ----------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from temrobbench.hub.card import write_card
 from temrobbench.hub.parquet import write_parquet_splits
 from temrobbench.items.categories import CATEGORIES, PERTURBATIONS, categories_of
 from temrobbench.items.spec import ItemInfeasible, ItemSpec
-from temrobbench.utils.files import atomic_path, contained_path, exclusive_lock
+from temrobbench.utils.files import atomic_path, contained_path, exclusive_lock, remove_partials
 from temrobbench.utils.files import VIDEO_EXTENSIONS
 from temrobbench.build.video_io import EncodeSettings, VideoDecodeError, concat_clips, encode_event_clips
 
@@ -240,18 +240,8 @@ def build_benchmark(
     config = config or BuildConfig()
     out_dir, videos_dir = Path(out_dir), Path(videos_dir)
     with exclusive_lock(out_dir, command):
-        _remove_partials(out_dir)
+        remove_partials(out_dir)  # under the lock: no live writer's temporary can vanish
         return _build(coin_json, videos_dir, out_dir, config, progress)
-
-
-def _remove_partials(out_dir: Path) -> None:
-    """Delete the half-written files a killed build left (files.atomic_path's temporaries):
-    they never carry a final name, so nothing reads them, but each can be a whole shard's size.
-    Only safe under the lock: a live writer's temporary would vanish before its rename."""
-    for folder in (out_dir, out_dir / STATE_DIR, out_dir / "videos", out_dir / "data"):
-        for partial in (folder.glob(".partial-*") if folder == out_dir else folder.rglob(".partial-*")):
-            if partial.is_file():
-                partial.unlink()
 
 
 def _build(coin_json: str | os.PathLike, videos_dir: Path, out_dir: Path, config: BuildConfig, progress: bool) -> BuildResult:

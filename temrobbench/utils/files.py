@@ -158,6 +158,26 @@ class exclusive_lock:
             self._fd = None
 
 
+def remove_partials(folder: str | os.PathLike) -> int:
+    """Delete the half-written files (:class:`atomic_path`'s ``.partial-*`` temporaries) a killed
+    run left anywhere under ``folder``; returns how many. They never carry a final name, so
+    nothing reads them, but each can be a whole shard's size. Call it only while holding the
+    folder's :class:`exclusive_lock`: a live writer's temporary would vanish before its rename.
+
+    >>> import tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(folder, ".partial-abc.parquet"), "w").write("torn")
+    >>> remove_partials(folder), os.listdir(folder)
+    (1, [])
+    """
+    removed = 0
+    for partial in Path(folder).rglob(".partial-*"):
+        if partial.is_file():
+            partial.unlink()
+            removed += 1
+    return removed
+
+
 # ----------------------------------------------------------------------------------------------
 # Paths that come from data stay under their root
 # ----------------------------------------------------------------------------------------------
