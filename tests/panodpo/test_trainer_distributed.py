@@ -61,7 +61,8 @@ WORKER = textwrap.dedent(
 
     trainer, params, seen = run(os.path.join(spec["out"], "run"))
     result = {"world": trainer.accelerator.num_processes, "params": params, "seen": seen,
-              "ids": trainer.train_dataset["id"], "ref": trainer.train_dataset["ref_logps"], "saves": list(saves)}
+              "ids": trainer.train_dataset["id"], "ref": trainer.train_dataset["ref_logps"], "saves": list(saves),
+              "share_prefix": dict(trainer.share_prefix_status)}
     if world > 1:
         _, resumed, _ = run(os.path.join(spec["out"], "resumed"), resume=os.path.join(spec["out"], "run", "checkpoint-1"))
         result["resumed"] = resumed
@@ -104,6 +105,8 @@ def runs(tiny_benchmark, tmp_path_factory):
 def test_two_processes_end_where_one_process_does(runs):
     [single], (rank0, rank1) = runs[1], runs[2]
     assert single["world"] == 1 and rank0["world"] == 2 and rank1["world"] == 2  # really distributed, not 2 lone runs
+    # On the shared-prefix path (the default), checked against the plain path on every rank.
+    assert all(r["share_prefix"]["enabled"] and r["share_prefix"]["checked"] for r in (single, rank0, rank1))
     # Each global batch of 4 is split in two disjoint halves, in the one-process order.
     assert [a + b for a, b in zip(rank0["seen"], rank1["seen"])] == single["seen"][: len(rank0["seen"])]
     assert len(rank0["seen"]) == 2 and not set(sum(rank0["seen"], [])) & set(sum(rank1["seen"], []))
