@@ -22,7 +22,7 @@ from temrobbench.evaluation.protocol import NUM_OPTIONS, PlannedQuery, plan_item
 from temrobbench.evaluation.records import RecordWriter, read_all_records, record_key, repair_records
 from temrobbench.evaluation.report.tables import EvalReport
 from temrobbench.evaluation.requests import VideoLMRequest
-from temrobbench.evaluation.run_file import check_run, discard_results, owned_files, write_run
+from temrobbench.evaluation.run_file import check_run, discard_results, owned_files, record_fast_path_check, write_run
 
 
 def _distributed_rank() -> tuple[int, int]:
@@ -144,6 +144,8 @@ def evaluate_temporal_robustness(
     benchmark's identity (a digest of the items evaluated), the model's and the settings, and a
     rerun with any of them changed raises :class:`~temrobbench.evaluation.run_file.RunMismatchError`
     (a ValueError) unless ``overwrite=True``, which discards the folder's results and starts over.
+    ``fast_path_check.json`` beside it records each session's run-time self-check of the ``hf:``
+    adapter's fast paths (not part of the run's identity: a resumed run is never refused over it).
 
     >>> import tempfile, os
     >>> from temrobbench.source.synth import SynthConfig, synthesize_coin
@@ -198,13 +200,18 @@ def evaluate_temporal_robustness(
         pending = [g for g in pending if g]
         writer = RecordWriter(records_path) if records_path else None
         bar = tqdm(total=sum(len(g) for g in pending), desc=f"eval {lm.name}", unit="query", disable=not progress)
+        check = _FastPathCheckRecord(lm, scoring, out, rank, world) if out is not None else None
         try:
             for group in pending:
                 records += _run_group(lm, group, num_frames, scoring, system, batch_size, writer, bar)
+                if check:
+                    check.after_group()
         finally:
             bar.close()
             if writer:
                 writer.close()
+            if check:
+                check.close()
 
         if out is not None and world > 1:
             barrier.wait()
@@ -235,6 +242,36 @@ def _prepare_folder(out: Path, settings: dict[str, Any], overwrite: bool, barrie
     for path in owned_files(out, ("records.jsonl", "records.rank*.jsonl"), rank, world):
         repair_records(path)
     barrier.wait()
+
+
+class _FastPathCheckRecord:
+    """Records, once per session, the outcome of an adapter's fast-path self-check (the ``hf:``
+    adapter's ``fast_path_check``: per scoring, made on the first video that took a fast path) in
+    ``fast_path_check.json`` beside ``run.json`` (see :mod:`~temrobbench.evaluation.run_file` for why
+    not inside it). Written as soon as the check is made, so a run killed later still says whether
+    its records came from a checked fast path; a session that took no fast path records that."""
+
+    def __init__(self, lm: VideoLM, scoring: str, out: Path, rank: int, world: int) -> None:
+        self.lm, self.scoring, self.out, self.rank, self.world = lm, scoring, out, rank, world
+        self.active = isinstance(getattr(lm, "fast_path_check", None), dict)
+        self.groups, self.done = 0, False
+
+    def after_group(self) -> None:
+        self.groups += 1
+        if self.active and not self.done:
+            outcome = self.lm.fast_path_check.get(self.scoring)
+            if outcome is not None:
+                self._write(outcome)
+
+    def close(self) -> None:
+        if self.active and not self.done and self.groups:
+            reason = ("no query took a fast path: every query ran the plain path" if getattr(self.lm, "self_check", True)
+                      else "the self-check is off (self_check=False)")
+            self._write({"checked": False, "scoring": self.scoring, "reason": reason})
+
+    def _write(self, outcome: dict[str, Any]) -> None:
+        record_fast_path_check(self.out, outcome, self.rank, self.world)
+        self.done = True
 
 
 def _failure(err: BaseException) -> str:

@@ -6,6 +6,12 @@ evaluated, :func:`~temrobbench.evaluation.data.benchmark_identity`), one model
 set of settings (scoring, frames, rounds, prompt, model options). A rerun with the same run
 resumes; anything else is refused (:class:`RunMismatchError`) unless the caller asks to start over,
 which removes the files evaluation itself wrote (:data:`EVAL_OUTPUTS`) and nothing else.
+
+The outcome of the ``hf:`` adapter's run-time self-check of its fast paths is kept beside it, in
+``fast_path_check.json`` (:func:`record_fast_path_check`), not in ``run.json``: ``run.json`` says
+which run the folder holds and is compared on resume and rewritten, alike, by every session and
+every rank; the check's outcome is a fact about one session (and one rank: each checks its own
+first video), so it must neither take part in that comparison nor be raced over by ranks.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ SETTING_KEYS = ("model", "scoring", "num_frames", "rounds", "system_prompt", "mo
 BENCHMARK_KEYS = ("sha256", "configs", "limit")
 #: Every file evaluation writes into its output folder: what starting over removes.
 EVAL_OUTPUTS = ("records.jsonl", "records.rank*.jsonl", "records.damaged.jsonl", "metrics.json", "report.md", "report.html",
-                "accuracy.png", "shortcut_margin.png", "paper_reference.png", "benchmark.json", RUN_FILE)
+                "accuracy.png", "shortcut_margin.png", "paper_reference.png", "benchmark.json", RUN_FILE,
+                "fast_path_check.json", "fast_path_check.rank*.json")
+#: The fast-path self-check outcomes of a folder's sessions (``fast_path_check.rank<r>.json`` under a launcher).
+FAST_PATH_CHECK_FILE = "fast_path_check.json"
 _RANK_FILE = re.compile(r"records\.rank(\d+)\.jsonl")
 
 
@@ -151,3 +160,26 @@ def write_run(out: str | os.PathLike, current: dict[str, Any]) -> None:
 
     with naming(Path(out) / RUN_FILE), atomic_path(Path(out) / RUN_FILE) as tmp:
         Path(tmp).write_text(json.dumps({"version": RUN_VERSION, **current}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def fast_path_check_path(out: str | os.PathLike, rank: int = 0, world: int = 1) -> Path:
+    """Where this process records its fast-path self-check (one file per rank under a launcher)."""
+    return Path(out) / (FAST_PATH_CHECK_FILE if world == 1 else f"fast_path_check.rank{rank}.json")
+
+
+def record_fast_path_check(out: str | os.PathLike, outcome: dict[str, Any], rank: int = 0, world: int = 1) -> Path:
+    """Append one session's self-check outcome (``HFVideoLM.fast_path_check[scoring]``, or a
+    ``{"checked": false, ...}`` note) to the folder's list, oldest first: a resumed run's records
+    come from several sessions and each checked itself. Starting over removes the file with the
+    other results (:data:`EVAL_OUTPUTS`); an unreadable one is replaced, as it only informs."""
+    from temrobbench.evaluation.records import naming
+
+    path = fast_path_check_path(out, rank, world)
+    try:
+        checks = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        checks = []
+    checks = (checks if isinstance(checks, list) else []) + [outcome]
+    with naming(path), atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(checks, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path

@@ -12,13 +12,26 @@ per query. The query's token ids are cut from its full prompt's tokenization, so
 exactly the ids a full forward would. Without a reusable prefix (no video, a tokenizer that merges
 across the boundary) each query runs in full, batched generation padded on the left.
 ``blind:<spec>`` is the same model shown no video (the language prior).
+
+Those fast paths are proven equal to the plain path (a full forward per query, one ``generate``
+per query) by tests/temrobbench/evaluation/models/test_model_matrix.py, but a family nobody proved, or a transformers
+release that changes how a cache or positions work, could make them differ silently. So every
+adapter checks itself at run time (:meth:`HFVideoLM._self_check_scores`,
+:meth:`HFVideoLM._self_check_generation`): the first group of queries of a scoring that takes a
+fast path is also scored by the plain path (one query's full forward; the whole batch one by one
+for ``generate``), and a difference beyond the tolerance switches the adapter to the plain path
+for the rest of the run, with one line on stderr. The outcome is :attr:`HFVideoLM.fast_path_check`
+(kept by the adapter: one reused for another run of the same scoring is not checked again).
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import math
 import os
+import sys
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +64,7 @@ class HFVideoLM(VideoLM):
         max_new_tokens: int = 16,
         reuse_prefix: bool = True,
         enable_thinking: bool = False,
+        self_check: bool = True,
     ) -> None:
         self.model = model.eval()
         self.processor = processor
@@ -60,13 +74,21 @@ class HFVideoLM(VideoLM):
         self.max_new_tokens = max_new_tokens
         self.reuse_prefix = reuse_prefix
         self.enable_thinking = enable_thinking
+        #: Compare the fast paths with the plain path once per scoring (see the module docstring).
+        self.self_check = self_check
+        #: Several queries of a video in one left-padded ``model.generate``; False: one at a time
+        #: (the plain path, switched to when batched generation fails its self-check).
+        self.batch_generation = True
+        #: Per scoring (``likelihood``, ``choice``, ``generate``): the outcome of the self-check
+        #: (:meth:`_check_outcome`), made on the first group of queries that took a fast path.
+        self.fast_path_check: dict[str, dict[str, Any]] = {}
         self._template_switches = template_switches(processor, enable_thinking)
         if use_video and getattr(processor, "video_processor", None) is None:
             raise ValueError(f"{name}: its processor ({type(processor).__name__}) takes no videos; TemRobBench needs a video LMM")
         forward_params = inspect.signature(self.model.forward).parameters
         # transformers renamed past_key_values to cache in 5.x; accept either.
         self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
-        self.forward_calls = 0  # for tests and benchmarks
+        self.forward_calls = 0  # for tests and benchmarks; the self-check's own are not counted
         #: Set to a list to record the token ids each query feeds the model (tests compare them).
         self.fed_token_ids: list[list[int]] | None = None
 
@@ -213,26 +235,36 @@ class HFVideoLM(VideoLM):
             with torch.inference_mode():
                 plan = self._plan_prefix(group)
                 if plan is None:
-                    texts = self._generate_full(group)
+                    texts, ids = self._generate_full(group)
+                    path = "batched generation" if len(group) > 1 and self.batch_generation else None
                 else:
-                    texts = self._generate_from_prefix(group, plan)
+                    texts, ids = self._generate_from_prefix(group, plan)
+                    path = "prefix reuse"
+                if path is not None and self._check_pending("generate"):
+                    texts = self._self_check_generation(group, path, texts, ids)
             for i, text in zip(indices, texts):
                 answers[i] = text.strip()
         return answers
 
-    def _generate_full(self, group: Sequence[VideoLMRequest]) -> list[str]:
+    def _generate_full(self, group: Sequence[VideoLMRequest]) -> tuple[list[str], list[list[int]]]:
+        """Texts and generated token ids (as ``model.generate`` returned them, padding included):
+        one left-padded batch, or one query at a time when :attr:`batch_generation` is off."""
+        if len(group) > 1 and not self.batch_generation:
+            alone = [self._generate_full([request]) for request in group]
+            return [t for texts, _ in alone for t in texts], [i for _, ids in alone for i in ids]
         inputs = self._encode([self.chat_text(r) for r in group], group[0].frames if self.use_video else None)
         output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
         self.forward_calls += 1
         if self.fed_token_ids is not None:
             for row, mask in zip(inputs["input_ids"], inputs["attention_mask"]):
                 self._record(row[mask.bool()].tolist())
-        return self.tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        new = output[:, inputs["input_ids"].shape[1] :]
+        return self.tokenizer.batch_decode(new, skip_special_tokens=True), new.tolist()
 
-    def _generate_from_prefix(self, group: Sequence[VideoLMRequest], plan: "_PrefixPlan") -> list[str]:
+    def _generate_from_prefix(self, group: Sequence[VideoLMRequest], plan: "_PrefixPlan") -> tuple[list[str], list[list[int]]]:
         prefix, _ = self._run_prefix(plan, group[0].frames)
         stop = self._stop_ids()
-        texts = []
+        texts, generated = [], []
         for suffix in plan.suffixes:
             self._record(prefix.ids + suffix)
             cache = prefix.branch()
@@ -248,7 +280,8 @@ class HFVideoLM(VideoLM):
                 logits, cache = self._continue(prefix, cache, [token])
             prefix.release(cache)
             texts.append(self.tokenizer.decode(new, skip_special_tokens=True))
-        return texts
+            generated.append(new)
+        return texts, generated
 
     def _stop_ids(self) -> set[int]:
         eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
@@ -259,17 +292,19 @@ class HFVideoLM(VideoLM):
 
     # -- scoring ------------------------------------------------------------------------------
 
-    def _continuations(self, group: Sequence[VideoLMRequest], extra: Sequence[Sequence[list[int]]]):
+    def _continuations(self, group: Sequence[VideoLMRequest], extra: Sequence[Sequence[list[int]]], plan: Any = "plan"):
         """Yield, per request and per extra token list, log-softmax rows over the continuation.
 
         ``extra[j]`` lists token sequences appended to request j's prompt (``[[]]`` for its
         next-token distribution only). Yields ``(j, k, logprobs)`` where ``logprobs`` has one row
-        per position from the last prompt token on.
+        per position from the last prompt token on. ``plan``: the group's :meth:`_plan_prefix`
+        (``"plan"``: make it here; None: the plain path, a full forward per query).
         """
         import torch
 
         with torch.inference_mode():
-            plan = self._plan_prefix(group)
+            if isinstance(plan, str):
+                plan = self._plan_prefix(group)
             if plan is None:
                 yield from self._full_continuations(group, extra)
                 return
@@ -309,26 +344,148 @@ class HFVideoLM(VideoLM):
         return [self.tokenizer(letter, add_special_tokens=False)["input_ids"][0] for letter in letters]
 
     def letter_logprobs(self, requests: Sequence[VideoLMRequest]) -> list[dict[str, float]]:
-        results: list[dict[str, float]] = [{} for _ in requests]
-        for indices in _group_by_video(requests).values():
-            group = [requests[i] for i in indices]
-            for j, _, logprobs in self._continuations(group, [[[]] for _ in group]):
-                request = group[j]
-                ids = self._letter_ids(request.letters)
-                results[indices[j]] = {letter: float(logprobs[0, t]) for letter, t in zip(request.letters, ids)}
-        return results
+        return self._score(requests, "likelihood")
 
     def option_logprobs(self, requests: Sequence[VideoLMRequest]) -> list[list[float]]:
-        results: list[list[float]] = [[0.0] * len(r.options) for r in requests]
+        return self._score(requests, "choice")
+
+    def _score(self, requests: Sequence[VideoLMRequest], scoring: str) -> list:
+        """Per request, its letters' log-probs (``likelihood``) or options' (``choice``), one video
+        at a time; the first video scored from a shared prefix is checked against the plain path."""
+        import torch
+
+        results: list = [None] * len(requests)
         for indices in _group_by_video(requests).values():
             group = [requests[i] for i in indices]
-            option_tokens = [[self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in r.options] for r in group]
-            for j, k, logprobs in self._continuations(group, option_tokens):
-                tokens = option_tokens[j][k]
-                # Row t scores token t of the option (row 0 is the last prompt position).
-                score = sum(float(logprobs[t, token]) for t, token in enumerate(tokens))
-                results[indices[j]][k] = score
+            with torch.inference_mode():
+                plan = self._plan_prefix(group)
+            scores = self._score_group(scoring, group, plan)
+            if plan is not None and self._check_pending(scoring):
+                scores = self._self_check_scores(scoring, group, scores)
+            for i, score in zip(indices, scores):
+                results[i] = score
         return results
+
+    def _score_group(self, scoring: str, group: Sequence[VideoLMRequest], plan: "_PrefixPlan | None") -> list:
+        if scoring == "likelihood":
+            letters: list[dict[str, float]] = [{} for _ in group]
+            for j, _, logprobs in self._continuations(group, [[[]] for _ in group], plan):
+                request = group[j]
+                ids = self._letter_ids(request.letters)
+                letters[j] = {letter: float(logprobs[0, t]) for letter, t in zip(request.letters, ids)}
+            return letters
+        options: list[list[float]] = [[0.0] * len(r.options) for r in group]
+        option_tokens = [[self.tokenizer(o, add_special_tokens=False)["input_ids"] for o in r.options] for r in group]
+        for j, k, logprobs in self._continuations(group, option_tokens, plan):
+            tokens = option_tokens[j][k]
+            # Row t scores token t of the option (row 0 is the last prompt position).
+            options[j][k] = sum(float(logprobs[t, token]) for t, token in enumerate(tokens))
+        return options
+
+    # -- run-time self-check ------------------------------------------------------------------
+
+    #: Allowed |fast - plain| on a log-prob, times max(1, |plain|): float32 (and wider) weights,
+    #: then half precision (bf16/fp16), whose kernels round differently for other shapes.
+    CHECK_TOLERANCE = {"float32": 1e-4, "half": 2e-2}
+
+    def _check_pending(self, scoring: str) -> bool:
+        return self.self_check and scoring not in self.fast_path_check
+
+    def _tolerance(self) -> tuple[str, float]:
+        import torch
+
+        dtype = getattr(self.model, "dtype", None)
+        half = dtype in (torch.float16, torch.bfloat16)
+        return str(dtype).removeprefix("torch."), self.CHECK_TOLERANCE["half" if half else "float32"]
+
+    def _plain_aside(self, run: Any) -> tuple[Any, int, float]:
+        """``run()`` (the plain path) kept out of :attr:`forward_calls` and :attr:`fed_token_ids`,
+        which describe the scoring itself; returns its result, its forwards and its seconds."""
+        calls, fed = self.forward_calls, self.fed_token_ids
+        self.fed_token_ids = None
+        start = time.perf_counter()
+        try:
+            result = run()
+        finally:
+            spent = self.forward_calls - calls
+            self.forward_calls, self.fed_token_ids = calls, fed
+        return result, spent, time.perf_counter() - start
+
+    def _self_check_scores(self, scoring: str, group: Sequence[VideoLMRequest], fast: list) -> list:
+        """Compare the prefix-reused scores of ``group``'s first query with its full forward (one
+        extra forward per run and scoring). Within the tolerance: ``fast`` as it is. Beyond it:
+        prefix reuse is switched off and the group is scored again by the plain path."""
+        plain, calls, seconds = self._plain_aside(lambda: self._score_group(scoring, group[:1], None))
+        request = group[0]
+        if scoring == "likelihood":
+            a, b = [fast[0].get(x) for x in request.letters], [plain[0].get(x) for x in request.letters]
+            compared = "the first query's letter log-probs"
+        else:
+            a, b = list(fast[0]), list(plain[0])
+            compared = "the first query's option log-probs"
+        dtype, tolerance = self._tolerance()
+        worst, passed = _largest_difference(a, b, tolerance)
+        outcome = self._check_outcome(scoring, group, "prefix reuse", compared, passed, worst, dtype, tolerance, calls, seconds)
+        if passed:
+            return fast
+        self._switch_to_plain(outcome, ["reuse_prefix"], f"{compared} differ from a full forward by {_number(worst)} "
+                                                         f"(tolerance {tolerance:g} x max(1, |log-prob|), {dtype})")
+        rest = self._score_group(scoring, group[1:], None) if len(group) > 1 else []
+        return plain + rest
+
+    def _self_check_generation(self, group: Sequence[VideoLMRequest], path: str, texts: list[str], ids: list[list[int]]) -> list[str]:
+        """Compare the first batch generated by a fast path (``path``: prefix reuse or one
+        left-padded batch) with one plain ``model.generate`` per query: the token ids (up to the
+        first stop token) and the texts must be the same. Otherwise prefix reuse and batching are
+        switched off, and the plain answers are returned."""
+        def one_by_one():
+            alone = [self._generate_full([request]) for request in group]
+            return [t[0] for t, _ in alone], [i[0] for _, i in alone]
+
+        (plain_texts, plain_ids), calls, seconds = self._plain_aside(one_by_one)
+        stop = self._stop_ids()
+        differing = [j for j in range(len(group))
+                     if _until_stop(ids[j], stop) != _until_stop(plain_ids[j], stop) or texts[j] != plain_texts[j]]
+        dtype, _ = self._tolerance()
+        compared = f"the first batch's generated token ids ({len(group)} queries)"
+        outcome = self._check_outcome("generate", group, path, compared, not differing, None, dtype, 0, calls, seconds)
+        outcome["differing_queries"] = len(differing)
+        if not differing:
+            return texts
+        j = differing[0]
+        fast_ids, plain_cut = _until_stop(ids[j], stop), _until_stop(plain_ids[j], stop)
+        at = next((t for t, (x, y) in enumerate(zip(fast_ids, plain_cut)) if x != y), min(len(fast_ids), len(plain_cut)))
+        outcome["first_difference"] = {"query": j, "token": at, "fast": fast_ids[at : at + 4], "plain": plain_cut[at : at + 4]}
+        self._switch_to_plain(outcome, ["reuse_prefix", "batch_generation"],
+                              f"{path} generated other tokens than one generate per query in {len(differing)} of {len(group)} "
+                              f"queries (query {j}: from token {at}, {fast_ids[at:at + 4]} vs {plain_cut[at:at + 4]})")
+        return plain_texts
+
+    def _check_outcome(self, scoring: str, group: Sequence[VideoLMRequest], path: str, compared: str, passed: bool,
+                       worst: float | None, dtype: str, tolerance: float, calls: int, seconds: float) -> dict[str, Any]:
+        """Record (in :attr:`fast_path_check`) and return one self-check's outcome: what was
+        compared, whether it passed, the largest difference, what was switched off (set by
+        :meth:`_switch_to_plain`), and its cost (forwards or generate calls, seconds)."""
+        outcome: dict[str, Any] = {
+            "checked": True, "passed": bool(passed), "scoring": scoring, "model_class": type(self.model).__name__, "dtype": dtype,
+            "path": path, "compared": compared, "video_key": group[0].video_key,
+            "max_difference": None if worst is None or not math.isfinite(worst) else worst,
+            "tolerance": tolerance, "switched_off": [], "forward_calls": calls, "seconds": round(seconds, 6),
+        }
+        self.fast_path_check[scoring] = outcome
+        return outcome
+
+    def _switch_to_plain(self, outcome: dict[str, Any], switches: list[str], difference: str) -> None:
+        """Turn the fast paths off for the rest of this adapter's life (the run) and say so in one line."""
+        from tqdm.auto import tqdm
+
+        self.reuse_prefix = False
+        if "batch_generation" in switches:
+            self.batch_generation = False
+        outcome["switched_off"] = list(switches)
+        tqdm.write(f"{self.name}: the fast path failed its self-check on {outcome['model_class']} ({outcome['scoring']} scoring, "
+                   f"video {outcome['video_key']}): {difference}; the rest of the run takes the plain path "
+                   f"({', '.join(f'{s}=False' for s in switches)})", file=sys.stderr)
 
 
 @dataclass
@@ -366,6 +523,40 @@ class _SharedPrefix:
             _crop(cache, self.length)
 
 
+def _largest_difference(fast: Sequence[float | None], plain: Sequence[float | None], tolerance: float) -> tuple[float, bool]:
+    """(largest |fast - plain|, whether each is within ``tolerance`` x max(1, |plain|)).
+
+    >>> worst, passed = _largest_difference([-1.0, -20.0], [-1.00005, -20.001], 1e-4)
+    >>> round(worst, 6), passed
+    (0.001, True)
+    >>> _largest_difference([-1.0], [-1.01], 1e-4)[1]
+    False
+    """
+    worst, passed = 0.0, len(fast) == len(plain)
+    for a, b in zip(fast, plain):
+        if a == b:  # -inf on both sides included
+            continue
+        difference = abs(a - b) if a is not None and b is not None and math.isfinite(a) and math.isfinite(b) else math.inf
+        worst = max(worst, difference)
+        if not difference <= tolerance * max(1.0, abs(b)):
+            passed = False
+    return worst, passed
+
+
+def _until_stop(ids: Sequence[int], stop: set[int]) -> list[int]:
+    """Generated ids up to the first stop token: a batch pads its finished rows after it."""
+    cut = []
+    for token in ids:
+        if token in stop:
+            break
+        cut.append(token)
+    return cut
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
 def _token_type_keys(inputs: dict) -> list[str]:
     """Per-token type inputs the processor made and the model took for the prompt (Qwen-VL's
     ``mm_token_type_ids`` for M-RoPE, ERNIE-4.5-VL's ``moe_mm_token_type_ids`` for expert routing,
@@ -388,7 +579,7 @@ def _crop(cache: Any, length: int) -> None:
 
 
 #: Options ``--model-args`` can set on ``hf:``/``blind:`` (loading, then the adapter's own).
-HF_OPTIONS = ("dtype", "device_map", "max_new_tokens", "reuse_prefix", "enable_thinking")
+HF_OPTIONS = ("dtype", "device_map", "max_new_tokens", "reuse_prefix", "enable_thinking", "self_check")
 
 
 def load_hf(argument: str, **options: Any) -> VideoLM:
