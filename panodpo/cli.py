@@ -54,6 +54,11 @@ def _prepare_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-video-segments", type=int, default=defaults.num_segments, help="segments shuffle_segments / swap_segments reorder")
     p.add_argument("--num-frames", type=int, default=8, help="frames sampled per video for rejected videos")
     p.add_argument("--seed", type=int, default=0, help="fixes the rejected videos")
+    from panodpo.media import DEFAULT_FRAMES_FPS
+
+    p.add_argument("--frames-fps", type=float, default=DEFAULT_FRAMES_FPS,
+                   help="frame rate of frame folders (frames 1/fps seconds apart): they are encoded at it, and prompt timestamps "
+                        f"follow it (default {DEFAULT_FRAMES_FPS:g}: an assumption, see docs/training.md)")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that is not an earlier prepare")
     return p
 
@@ -71,6 +76,8 @@ def _validate_prepare(args: argparse.Namespace) -> None:
     _rejected_video_settings(args)
     at_least(args.max_concurrency, 1, "--max-concurrency")
     at_least(args.num_frames, 1, "--num-frames")
+    if not args.frames_fps > 0:
+        raise UserError(f"must be > 0, not {args.frames_fps:g}", "--frames-fps", "give the frame rate the frame folders were extracted at")
     existing_file(args.dpo_jsonl, "--dpo-jsonl", "give the ShareGPTVideo-DPO jsonl file")
     media = existing_dir(args.media, "--media", "give the folder the rows' video paths are relative to")
     if find_media(media, MEDIA_EXTENSIONS) is None:
@@ -118,7 +125,7 @@ def _prepare(argv: Sequence[str]) -> int:
 
     config = PrepareConfig(perturber=args.perturber, openai_model=args.openai_model, base_url=args.base_url, max_concurrency=args.max_concurrency,
                            materialize_rejected_videos=args.materialize_rejected_videos, rejected_video=rejected_video, num_frames=args.num_frames,
-                           seed=args.seed)
+                           seed=args.seed, frames_fps=args.frames_fps)
     try:
         # One writer per folder: a second prepare into it stops at once, naming the first.
         with no_empty_folder_left(args.out), exclusive_lock(args.out, _command_line("panodpo prepare", argv)):

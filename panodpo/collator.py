@@ -60,6 +60,10 @@ class PanoDPOCollator:
     #: y_w|q'), the length of their common prefix and that prefix's model inputs (its ids and its
     #: video), plus the other rows (y_w|v', and any group that cannot share) tokenized on their own.
     share_prefix: bool = False
+    #: The training epoch v' is drawn for (not a dataclass field: it is no setting, and keys no
+    #: cache). The trainer sets it at the start of every epoch when the reference is live; with a
+    #: precomputed reference it stays 0, so v' is the one its reference log-prob was computed on.
+    epoch = 0
 
     def __post_init__(self) -> None:
         self._frames: OrderedDict[str, list] = OrderedDict()
@@ -190,7 +194,7 @@ class PanoDPOCollator:
             per_kind[CHOSEN].append((question, frames, chosen))
             per_kind[REJECTED].append((question, frames, rejected))
             if CHOSEN_REJECTED_VIDEO in per_kind:
-                rejected_video = self.rejected_video.make(frames, seed=self.seed, example_id=example_id)
+                rejected_video = self.rejected_video.make(frames, seed=self.seed, example_id=example_id, epoch=self.epoch)
                 # v' is shown at the sampled times of v: same timing, edited content.
                 rejected_video = SampledFrames(rejected_video)
                 rejected_video.video_metadata = getattr(frames, "video_metadata", None)

@@ -22,6 +22,30 @@ def _launched_without_accelerator() -> bool:
     return world_size > 1 and not torch.accelerator.is_available()
 
 
+#: DPOConfig fields PanoDPO does not implement: the one value each may take, and why. A config with
+#: another value is refused (never silently ignored). Every other DPOConfig field is honoured; the
+#: table of where is tests/panodpo/test_config_fields.py.
+REFUSED_DPO_FIELDS: dict[str, tuple[Any, str]] = {
+    "loss_type": (["sigmoid"], "PanoDPO is defined on the sigmoid DPO loss"),
+    "use_weighting": (False, "WPO weighting is not defined for PanoDPO's terms"),
+    "ld_alpha": (None, "LD-DPO's length desensitization is not defined for PanoDPO's terms"),
+    "f_divergence_type": ("reverse_kl", "PanoDPO is defined on the reverse-KL (standard) DPO reward"),
+    "f_alpha_divergence_coef": (0.5, "it only applies with f_divergence_type='alpha_divergence', which PanoDPO does not support"),
+    "label_smoothing": (0.0, "TRL's sigmoid loss takes no label smoothing (only the robust, exo_pair and aot losses do), so it would do nothing"),
+    "discopop_tau": (0.05, "it only applies with loss_type='discopop', which PanoDPO does not support"),
+    "dataset_num_proc": (None, "PanoDPO prepares no dataset upfront: videos are decoded and tokenized by the collator "
+                               "(use dataloader_num_workers to run it in parallel)"),
+    "truncation_mode": ("keep_start", "PanoDPO truncates responses, never prompts (a cut prompt would drop visual tokens): "
+                                      "that is keep_start; see max_length"),
+    "padding_free": (False, "PanoDPO's collator pads; TRL disables padding_free as well"),
+    "pad_to_multiple_of": (None, "PanoDPO's collator pads to the longest sequence of the batch"),
+    "pad_token": (None, "TRL reads it only for its own collator; PanoDPO's pads with the processor's tokenizer (set "
+                        "processor.tokenizer.pad_token instead)"),
+    "ref_model_mixup_alpha": (0.6, "it only applies with sync_ref_model=True"),
+    "ref_model_sync_steps": (512, "it only applies with sync_ref_model=True"),
+}
+
+
 @dataclass
 class PanoDPOConfig(DPOConfig):
     r"""Configuration of [`PanoDPOTrainer`]: every [`~trl.DPOConfig`] field, plus PanoDPO's.
@@ -62,9 +86,14 @@ class PanoDPOConfig(DPOConfig):
     )
     rejected_video_strategy: str = field(
         default="shuffle",
-        metadata={"help": "How the rejected video v' is made from the sampled frames: shuffle, crop or replace (the paper's), or shuffle_segments / swap_segments (events reordered as blocks / one adjacent pair of events swapped).", "choices": list(STRATEGIES)},
+        metadata={"help": "How the rejected video v' is made from the sampled frames: shuffle, crop (a share of each frame's area "
+                          "blanked at a random place per frame) or replace (the paper's), or zoom (one window of every frame scaled "
+                          "back to full size), shuffle_segments / swap_segments (events reordered as blocks / one adjacent pair of "
+                          "events swapped). v' is seeded by (seed, example id, epoch) and drawn anew each epoch with a live "
+                          "reference; with precompute_ref_log_probs=True it is fixed (epoch 0's), since its reference log-prob "
+                          "is computed once.", "choices": list(STRATEGIES)},
     )
-    crop_area_ratio: float = field(default=0.2, metadata={"help": "Share of each frame's area removed by the crop strategy."})
+    crop_area_ratio: float = field(default=0.2, metadata={"help": "Share of each frame's area the crop strategy blanks (the zoom strategy: cuts away)."})
     blank_frame_ratio: float = field(default=0.5, metadata={"help": "Share of frames blanked by the replace strategy."})
     num_video_segments: int = field(default=4, metadata={"help": "Segments the shuffle_segments and swap_segments strategies reorder (one per event for event-level edits)."})
     num_frames: int = field(default=8, metadata={"help": "Frames sampled uniformly from each video."})
@@ -133,7 +162,13 @@ class PanoDPOConfig(DPOConfig):
         self.rejected_video  # validates the rejected-video settings (one definition: RejectedVideoSettings)
         if self.num_frames < 1:
             raise ValueError("num_frames must be >= 1")
-        if self.loss_type != ["sigmoid"]:
-            raise ValueError(f"PanoDPO is defined on the sigmoid DPO loss; loss_type {self.loss_type} is not supported")
-        if self.use_weighting or self.ld_alpha is not None or self.f_divergence_type != "reverse_kl":
-            raise ValueError("PanoDPO does not combine with use_weighting, ld_alpha or f-divergences other than reverse_kl")
+        for name, (accepted, why) in REFUSED_DPO_FIELDS.items():
+            if self.sync_ref_model and name in ("ref_model_mixup_alpha", "ref_model_sync_steps"):
+                continue  # honoured then, by TRL's SyncRefModelCallback
+            if getattr(self, name) != accepted:
+                raise ValueError(f"PanoDPO does not support {name}={getattr(self, name)!r} (only {accepted!r}): {why}")
+        if self.dataloader_persistent_workers and self.dataloader_num_workers > 0 and self.video_loss_weight > 0 \
+                and not self.precompute_ref_log_probs:
+            raise ValueError("dataloader_persistent_workers=True keeps the first epoch's collator in the workers, so v' would not "
+                             "be drawn anew each epoch: set dataloader_persistent_workers=False, or precompute_ref_log_probs=True "
+                             "(v' fixed)")

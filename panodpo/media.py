@@ -14,9 +14,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from temrobbench.evaluation.frames import decode_frames, uniform_indices
+from temrobbench.evaluation.frames import SampledFrames, decode_frames, uniform_indices
 from temrobbench.utils.files import FRAME_EXTENSIONS, contained_path
 
+#: The frame rate a folder of frames is taken to have (its frames are 1/fps seconds apart): what
+#: `panodpo prepare` encodes such a folder at (``--frames-fps``) and the timing sampled frames of a
+#: folder carry (``video_metadata``), so families that print timestamps print these. 1 fps is an
+#: assumption, not a verified property of ShareGPTVideo's frames (see docs/training.md).
+DEFAULT_FRAMES_FPS = 1.0
 
 
 class MediaOutsideRoot(ValueError):
@@ -55,8 +60,11 @@ def frame_files(folder: str | os.PathLike, media_root: str | os.PathLike | None 
     return sorted(files, key=lambda p: (len(p.stem), p.stem))
 
 
-def load_frames(video: Any, num_frames: int, media_root: str | os.PathLike | None = None) -> list[np.ndarray]:
-    """``num_frames`` RGB frames sampled uniformly (H x W x 3 uint8).
+def load_frames(video: Any, num_frames: int, media_root: str | os.PathLike | None = None,
+                frames_fps: float = DEFAULT_FRAMES_FPS) -> list[np.ndarray]:
+    """``num_frames`` RGB frames sampled uniformly (H x W x 3 uint8), with their timing
+    (:class:`~temrobbench.evaluation.frames.SampledFrames`: a video file's own fps; a frames
+    folder's ``frames_fps``).
 
     ``video``: a path to a video file or to a folder of frames (ShareGPTVideo's layout), taken
     under ``media_root`` when one is given (and refused with :class:`MediaOutsideRoot` when it
@@ -67,12 +75,16 @@ def load_frames(video: Any, num_frames: int, media_root: str | os.PathLike | Non
         files = frame_files(video, media_root)
         if not files:
             raise FileNotFoundError(f"{video}: no frame images ({', '.join(FRAME_EXTENSIONS)})")
-        frames = []
-        for i in uniform_indices(len(files), num_frames):
+        if not frames_fps > 0:
+            raise ValueError(f"frames_fps must be > 0, not {frames_fps}")
+        indices = uniform_indices(len(files), num_frames)
+        frames = SampledFrames()
+        for i in indices:
             image = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
             if image is None:
                 raise ValueError(f"{files[i]}: not a readable image")
             frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        frames.video_metadata = {"fps": float(frames_fps), "total_num_frames": len(files), "frames_indices": list(indices)}
         return frames
     if isinstance(video, (str, os.PathLike)) and not Path(video).is_file():
         raise FileNotFoundError(f"{video}: no such video file or frames folder")

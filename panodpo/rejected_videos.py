@@ -1,9 +1,17 @@
-"""Rejected videos v' made on the fly from the sampled frames, seeded per example.
+"""Rejected videos v' made on the fly from the sampled frames, seeded per (example, epoch).
+
+The paper's three (appendix B.1):
 
 - ``shuffle``: the frames in a random order other than the original (the paper's best ablation);
-- ``crop``: each frame loses ``crop_area_ratio`` of its area: a random window of the remaining
-  area (same aspect ratio, same position for every frame) is scaled back to the full size;
+- ``crop``: ``crop_area_ratio`` of each frame's area is removed (blanked to black): a rectangle of
+  the frame's aspect ratio at a random place drawn anew for every frame; the frame keeps its size
+  (B.1: "randomly remove 20% of the area in each frame");
 - ``replace``: ``blank_frame_ratio`` of the frames (rounded) are replaced by black frames;
+
+and this project's:
+
+- ``zoom``: the former ``crop``: one random window keeping ``1 - crop_area_ratio`` of the area
+  (same aspect ratio, same place in every frame) scaled back to the full size;
 - ``shuffle_segments``: the frames cut into ``num_segments`` contiguous segments whose order is
   shuffled (frames of one segment stay together): an edited video whose events are reordered, the
   harder rejected video of the mini reproduction (one segment per event);
@@ -21,12 +29,23 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-STRATEGIES = ("shuffle", "crop", "replace", "shuffle_segments", "swap_segments")
+#: Every rejected-video strategy: the one list the training config's choices, ``panodpo prepare``'s
+#: flags and the docs take.
+STRATEGIES = ("shuffle", "crop", "replace", "zoom", "shuffle_segments", "swap_segments")
 
 
-def example_rng(seed: int, example_id: str) -> random.Random:
-    """The generator of one example's rejected video (string seeds hash stably across runs)."""
-    return random.Random(f"panodpo-rejected-video:{seed}:{example_id}")
+def example_rng(seed: int, example_id: str, epoch: int = 0) -> random.Random:
+    """The generator of one example's rejected video in one epoch (string seeds hash stably across
+    runs and processes, so every rank draws the same v'). Epoch 0 keeps the seed string of the
+    per-example v' before epochs counted, so a precomputed reference and materialized v' match.
+
+    >>> example_rng(0, "a").random() == example_rng(0, "a", 0).random() != example_rng(0, "a", 1).random()
+    True
+    """
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, not {epoch}")
+    suffix = f":{epoch}" if epoch else ""
+    return random.Random(f"panodpo-rejected-video:{seed}:{example_id}{suffix}")
 
 
 def shuffle_frames(frames: Sequence[np.ndarray], rng: random.Random) -> tuple[list[np.ndarray], list[int]]:
@@ -51,11 +70,44 @@ def crop_window(height: int, width: int, area_ratio: float, rng: random.Random) 
     return rng.randint(0, height - ch), rng.randint(0, width - cw), ch, cw
 
 
-def crop_frames(frames: Sequence[np.ndarray], area_ratio: float, rng: random.Random) -> tuple[list[np.ndarray], tuple[int, int, int, int]]:
+def zoom_frames(frames: Sequence[np.ndarray], area_ratio: float, rng: random.Random) -> tuple[list[np.ndarray], tuple[int, int, int, int]]:
+    """The ``zoom`` strategy: one window keeping ``1 - area_ratio`` of the area, at the same place
+    in every frame, scaled back to the frame size; returns the frames and the window."""
     h, w = frames[0].shape[:2]
     top, left, ch, cw = crop_window(h, w, area_ratio, rng)
     out = [cv2.resize(np.ascontiguousarray(f[top : top + ch, left : left + cw]), (w, h), interpolation=cv2.INTER_LINEAR) for f in frames]
     return out, (top, left, ch, cw)
+
+
+#: The zoom under its name before ``crop`` followed the paper (kept for callers of that name).
+crop_frames = zoom_frames
+
+
+def removed_window(height: int, width: int, area_ratio: float, rng: random.Random) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of a rectangle covering ``area_ratio`` of a frame (the frame's
+    aspect ratio, rounded to whole pixels) at a random place.
+
+    >>> top, left, h, w = removed_window(100, 200, 0.2, random.Random(0))
+    >>> (h, w), 0 <= top <= 100 - h and 0 <= left <= 200 - w
+    ((45, 89), True)
+    """
+    scale = math.sqrt(area_ratio)
+    rh, rw = min(height, max(1, round(height * scale))), min(width, max(1, round(width * scale)))
+    return rng.randint(0, height - rh), rng.randint(0, width - rw), rh, rw
+
+
+def remove_area_frames(frames: Sequence[np.ndarray], area_ratio: float, rng: random.Random) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
+    """The ``crop`` strategy (the paper's, B.1): ``area_ratio`` of every frame's area blanked to
+    black, at a place drawn anew for each frame; frame sizes unchanged. Returns the frames and the
+    removed rectangle of each."""
+    out, windows = [], []
+    for frame in frames:
+        top, left, rh, rw = removed_window(frame.shape[0], frame.shape[1], area_ratio, rng)
+        edited = np.array(frame, copy=True)
+        edited[top : top + rh, left : left + rw] = 0
+        out.append(edited)
+        windows.append((top, left, rh, rw))
+    return out, windows
 
 
 def blank_frames(frames: Sequence[np.ndarray], ratio: float, rng: random.Random) -> tuple[list[np.ndarray], list[int]]:
@@ -115,7 +167,7 @@ class RejectedVideoSettings:
     >>> RejectedVideoSettings("flip")
     Traceback (most recent call last):
     ...
-    ValueError: rejected_video_strategy must be one of shuffle, crop, replace, shuffle_segments, swap_segments, not 'flip'
+    ValueError: rejected_video_strategy must be one of shuffle, crop, replace, zoom, shuffle_segments, swap_segments, not 'flip'
     """
 
     strategy: str = "shuffle"
@@ -133,9 +185,10 @@ class RejectedVideoSettings:
         if self.num_segments < 1:
             raise ValueError("num_video_segments must be >= 1")
 
-    def make(self, frames: Sequence[np.ndarray], *, seed: int, example_id: str) -> list[np.ndarray]:
-        """The rejected video of one example (same seed and id: same frames, run after run)."""
-        return make_rejected_video(frames, self.strategy, seed=seed, example_id=example_id, crop_area_ratio=self.crop_area_ratio,
+    def make(self, frames: Sequence[np.ndarray], *, seed: int, example_id: str, epoch: int = 0) -> list[np.ndarray]:
+        """The rejected video of one example in one epoch (same seed, id and epoch: same frames,
+        run after run and on every rank)."""
+        return make_rejected_video(frames, self.strategy, seed=seed, example_id=example_id, epoch=epoch, crop_area_ratio=self.crop_area_ratio,
                                    blank_frame_ratio=self.blank_frame_ratio, num_segments=self.num_segments)
 
 
@@ -145,16 +198,21 @@ def make_rejected_video(
     *,
     seed: int,
     example_id: str,
+    epoch: int = 0,
     crop_area_ratio: float = 0.2,
     blank_frame_ratio: float = 0.5,
     num_segments: int = 4,
 ) -> list[np.ndarray]:
-    """The rejected video of one example (same seed and id: same frames, run after run)."""
-    rng = example_rng(seed, example_id)
+    """The rejected video of one example in one epoch (same seed, id and epoch: same frames, run
+    after run). The trainer passes the epoch with a live reference (v' drawn anew each epoch) and
+    0 with a precomputed one (v' fixed, as its reference log-prob)."""
+    rng = example_rng(seed, example_id, epoch)
     if strategy == "shuffle":
         return shuffle_frames(frames, rng)[0]
     if strategy == "crop":
-        return crop_frames(frames, crop_area_ratio, rng)[0]
+        return remove_area_frames(frames, crop_area_ratio, rng)[0]
+    if strategy == "zoom":
+        return zoom_frames(frames, crop_area_ratio, rng)[0]
     if strategy == "replace":
         return blank_frames(frames, blank_frame_ratio, rng)[0]
     if strategy == "shuffle_segments":

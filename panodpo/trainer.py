@@ -37,6 +37,7 @@ from datasets import Dataset, IterableDataset, concatenate_datasets
 from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+from transformers import TrainerCallback
 from trl import DPOTrainer
 from trl.models import prepare_deepspeed
 from trl.models.utils import disable_gradient_checkpointing
@@ -63,6 +64,24 @@ from panodpo.shared_prefix import (
 logger = logging.getLogger(__name__)
 
 _NON_MODEL_KEYS = {"completion_mask", "ref_logps", "video_inputs", "video_index", "shared_prefix"}
+
+
+class RejectedVideoEpoch(TrainerCallback):
+    """With a live reference, v' is drawn anew every epoch: at each epoch's start (before the epoch's
+    dataloader iterator, and so its workers, exist) the collator is given the epoch, from the
+    trainer state, which every rank holds alike, so all ranks draw the same v' for an example.
+    After training it is 0 again (a later ``evaluate`` sees epoch 0's v')."""
+
+    def __init__(self, collator: PanoDPOCollator) -> None:
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        # state.epoch is `epoch + steps done / steps per epoch`: a whole number here, or the
+        # fraction of a resumed epoch; the small margin absorbs float rounding of a whole epoch.
+        self.collator.epoch = int(state.epoch + 1e-6) if state.epoch else 0
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.collator.epoch = 0
 
 
 def _identity_key(identity: dict[str, Any] | None) -> Any:
@@ -175,6 +194,10 @@ class PanoDPOTrainer(DPOTrainer):
                              "type; training would leave them frozen without a word. Pass a peft_config naming them differently, or train "
                              "without PEFT.")
         freeze_vision_tower(self.model)
+        if isinstance(self.data_collator, PanoDPOCollator) and not args.precompute_ref_log_probs:
+            # A live reference scores whatever v' the batch holds: v' is drawn anew each epoch. A
+            # precomputed reference was computed once on epoch 0's v', which then stays fixed.
+            self.add_callback(RejectedVideoEpoch(self.data_collator))
         # The frozen part of the vision tower gives the reference and the policy forward the same
         # outputs: with a live reference (adapter disabled), computed once per step.
         self._encoder_reuse = FrozenEncoderReuse(frozen_encoder_modules(self.accelerator.unwrap_model(self.model))) \
@@ -394,12 +417,33 @@ class PanoDPOTrainer(DPOTrainer):
             reuse = self._encoder_reuse if self.ref_model is None else None
             with reuse.record() if reuse else contextlib.nullcontext():
                 ref_logps = self.compute_ref_log_probs(model, inputs)
+        # MoE models (TRL's rule: the text config has `output_router_logits` and the coefficient, from
+        # `router_aux_loss_coef` or the config's own, is not 0): the policy forward returns the router
+        # load-balancing loss, added as TRL adds it. That loss is a mean over every token of the forward,
+        # not additive over the shared-prefix path's several forwards, so the policy runs the plain
+        # path: one forward over every sequence, the one TRL's aux_loss comes from.
+        aux_loss_enabled = getattr(self, "aux_loss_enabled", False)
+        policy_inputs = inputs
+        if aux_loss_enabled:
+            policy_inputs = {**inputs, "output_router_logits": True}
+            if inputs.get("shared_prefix") is not None and self.share_prefix_status.get("enabled") and not getattr(self, "_aux_plain_logged", False):
+                self._aux_plain_logged = True
+                logger.warning("share_prefix: the policy forward uses the plain path: the MoE router auxiliary loss "
+                               "(router_aux_loss_coef=%s) is that of one forward over all sequences; the reference forward "
+                               "keeps the shared prefix", self.router_aux_loss_coef)
         with reuse.replay() if reuse else contextlib.nullcontext():
-            policy_logps, outputs = self._sequence_logps(model, inputs)
+            policy_logps, outputs = self._sequence_logps(model, policy_inputs, plain=aux_loss_enabled)
         ref_logps = ref_logps.to(policy_logps.device, policy_logps.dtype)
         loss, metrics = panodpo_loss(
             policy_logps, ref_logps, beta=self.beta, video_weight=self.args.video_loss_weight, text_weight=self.args.text_loss_weight
         )
+        # TRL: each loss type's loss times its weight (`loss_weights`, one per `loss_type`: here the one
+        # sigmoid type, i.e. the whole PanoDPO loss); the per-term metrics stay unweighted, as TRL's.
+        loss = loss * self.loss_weights[0]
+        if aux_loss_enabled:
+            aux_loss = outputs.aux_loss
+            loss = loss + self.router_aux_loss_coef * aux_loss
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss.detach().reshape(1)).mean().item())
         for key, value in metrics.items():
             self._metrics[mode][key].append(self.accelerator.gather_for_metrics(value.detach().reshape(1)).mean().item())
         self._metrics[mode]["logps/chosen"].append(self.accelerator.gather_for_metrics(policy_logps[0].detach()).mean().item())

@@ -7,9 +7,12 @@ Output folder::
     data/train-*.parquet          id, video (embedded), prompt, chosen, rejected, rejected_prompt, answer, scores
                                   (``rejected_prompt`` holds the misleading question q'; the column keeps
                                   its name: it is part of the data layout)
-    videos/<id>.mp4               each row's video (frame folders are encoded once)
-    rejected_videos/<id>.mp4      with --materialize-rejected-videos
+    videos/<id>.<ext>             each distinct video once, keyed on its resolved path under --media and
+                                  named after the first row that uses it (rows that share a video point to
+                                  one file; frame folders are encoded once, at --frames-fps)
+    rejected_videos/<id>.mp4      with --materialize-rejected-videos (epoch 0's v', one per row)
     .prepare/rejected_prompts.jsonl   resumable cache of q'
+    .prepare/videos.jsonl         which file each distinct source video is stored as
 
 Rerunning skips rows whose q' and video are done; nothing finished is redone or lost.
 """
@@ -30,11 +33,11 @@ import datasets
 from tqdm.auto import tqdm
 
 from temrobbench.source.coin import is_safe_video_id
-from temrobbench.utils.files import atomic_path, contained_path
+from temrobbench.utils.files import JsonlAppender, atomic_path, contained_path, read_jsonl_lines, truncate_torn_tail
 from temrobbench.utils.redaction import redact_tree
 from temrobbench.build.video_io import EncodeSettings, output_size, write_video
 
-from panodpo.media import MediaOutsideRoot, frame_files, load_frames
+from panodpo.media import DEFAULT_FRAMES_FPS, MediaOutsideRoot, frame_files, load_frames
 from panodpo.rejected_videos import RejectedVideoSettings
 from panodpo.data.misleading_questions import OpenAIMisleadingQuestions, MisleadingQuestionCache, TemplateMisleadingQuestions
 from panodpo.data.sharegptvideo import DpoRow, RowProblem, clean_prompt, read_rows
@@ -54,7 +57,10 @@ class PrepareConfig:
     rejected_video: RejectedVideoSettings = field(default_factory=RejectedVideoSettings)  # as in training
     num_frames: int = 8
     seed: int = 0
-    frames_fps: float = 1.0  # frame folders are encoded at this rate (ShareGPTVideo: 1 frame per second)
+    # The frame rate of frame folders (their frames 1/fps seconds apart): they are encoded at it, so the
+    # prepared videos' timing, and the timestamps of families that print them, follow it. 1 fps is an
+    # assumption, not verified against ShareGPTVideo's extractor (docs/training.md).
+    frames_fps: float = DEFAULT_FRAMES_FPS
 
 
 def dataset_features(with_rejected_video: bool) -> datasets.Features:
@@ -87,15 +93,46 @@ def _misleading_question_source(config: PrepareConfig):
     raise ValueError(f"unknown perturber {config.perturber!r}; valid: template, openai")
 
 
-def _store_video(row: DpoRow, media_root: Path, out: Path, config: PrepareConfig) -> str:
-    """``videos/<stem>.<ext>`` for the row (a hard link or copy of a video file, or its frames
-    encoded as MP4); returns the path relative to ``out``. Nothing outside ``media_root`` is read
+class StoredVideos:
+    """``.prepare/videos.jsonl``: the file each distinct source video is stored as, keyed on its
+    resolved path under the media folder (and, for a frames folder, the frame rate it is encoded
+    at). A source is named after the first row that uses it (a name already given to another
+    source gets a hash of the key); the line is appended (fsynced) before the file is written, so a
+    rerun, also after a kill, gives every source the name it had, and never another source's file.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.names: dict[str, str] = {}
+        truncate_torn_tail(self.path)
+        for entry in read_jsonl_lines(self.path):
+            if isinstance(entry.get("source"), str) and isinstance(entry.get("name"), str):
+                self.names.setdefault(entry["source"], entry["name"])
+
+    def name(self, key: str, wanted: str) -> str:
+        if key not in self.names:
+            taken = set(self.names.values())
+            name = wanted if wanted not in taken else f"{wanted}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+            with JsonlAppender(self.path) as out:
+                out.write({"source": key, "name": name})
+            self.names[key] = name
+        return self.names[key]
+
+
+def _store_video(row: DpoRow, media_root: Path, out: Path, config: PrepareConfig, stored: StoredVideos | None = None) -> str:
+    """``videos/<name>.<ext>`` for the row's video, keyed on its resolved path under
+    ``media_root`` (a hard link or copy of a video file, or a frames folder encoded as MP4 at
+    ``config.frames_fps``): rows sharing a video (ShareGPTVideo's ``<video>_<n>`` ids) share one
+    file, encoded once. Returns the path relative to ``out``. Nothing outside ``media_root`` is read
     or linked (:class:`~panodpo.media.MediaOutsideRoot`), even if it changed since it was checked."""
     source = contained_path(media_root, row.video)
     if source is None:
         raise MediaOutsideRoot(row.video, media_root)
+    stored = stored or StoredVideos(out / ".prepare" / "videos.jsonl")
+    key = Path(os.path.relpath(source, Path(media_root).resolve())).as_posix()
     if source.is_dir():
-        target = out / "videos" / f"{file_stem(row.id)}.mp4"
+        name = stored.name(f"{key}@{config.frames_fps!r}fps", file_stem(row.id))
+        target = out / "videos" / f"{name}.mp4"
         if not target.exists():
             files = frame_files(source, media_root)
             if not files:
@@ -105,7 +142,8 @@ def _store_video(row: DpoRow, media_root: Path, out: Path, config: PrepareConfig
             frames = (cv2.resize(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB), (w, h), interpolation=cv2.INTER_AREA) for f in files)
             write_video(frames, config.frames_fps, target, EncodeSettings(max_height=h))
     else:
-        target = out / "videos" / f"{file_stem(row.id)}{source.suffix.lower()}"
+        name = stored.name(key, file_stem(row.id))
+        target = out / "videos" / f"{name}{source.suffix.lower()}"
         if not target.exists():
             with atomic_path(target) as tmp:
                 os.remove(tmp)
@@ -117,13 +155,17 @@ def _store_video(row: DpoRow, media_root: Path, out: Path, config: PrepareConfig
 
 
 def _store_rejected_video(row: DpoRow, media_root: Path, out: Path, config: PrepareConfig) -> str:
+    """``rejected_videos/<id>.mp4``: the row's v' of epoch 0 (what a precomputed reference scores),
+    spanning the source's duration (its sampled frames' rate: frames / duration)."""
     target = out / "rejected_videos" / f"{file_stem(row.id)}.mp4"
     if not target.exists():
-        frames = load_frames(row.video, config.num_frames, media_root)
-        rejected = config.rejected_video.make(frames, seed=config.seed, example_id=row.id)
+        frames = load_frames(row.video, config.num_frames, media_root, frames_fps=config.frames_fps)
+        rejected = config.rejected_video.make(frames, seed=config.seed, example_id=row.id, epoch=0)
         h, w = rejected[0].shape[:2]
         ow, oh = output_size(w, h, h)
-        write_video([cv2.resize(f, (ow, oh)) for f in rejected], 1.0, target, EncodeSettings(max_height=oh))
+        timing = getattr(frames, "video_metadata", None) or {}
+        fps = len(frames) * timing["fps"] / timing["total_num_frames"] if timing.get("fps") and timing.get("total_num_frames") else 1.0
+        write_video([cv2.resize(f, (ow, oh)) for f in rejected], fps, target, EncodeSettings(max_height=oh))
     return target.relative_to(out).as_posix()
 
 
@@ -170,9 +212,10 @@ def prepare_dpo_data(
             bar.close()
 
     records = []
+    stored = StoredVideos(out / ".prepare" / "videos.jsonl")
     for row in tqdm([r for r in rows if r.id in cache.values], desc="videos", disable=not progress):
         try:
-            video = _store_video(row, media_root, out, config)
+            video = _store_video(row, media_root, out, config, stored)
             rejected_video = _store_rejected_video(row, media_root, out, config) if config.materialize_rejected_videos else None
         except MediaOutsideRoot as err:
             problems.append(RowProblem(row.id, "outside_media", f"row {row.id!r}: {err}; not read"))
