@@ -64,6 +64,11 @@ class PanoDPOCollator:
     #: cache). The trainer sets it at the start of every epoch when the reference is live; with a
     #: precomputed reference it stays 0, so v' is the one its reference log-prob was computed on.
     epoch = 0
+    #: Whether a shared-prefix batch also carries the plain path's video inputs (not a field: the
+    #: values are the same either way). The first training batch needs them, for the check against
+    #: the plain path; once it passed, the trainer turns this off, and each batch holds its videos
+    #: once (the prefixes' and the solo rows') instead of twice.
+    carry_plain_video = True
 
     def __post_init__(self) -> None:
         self._frames: OrderedDict[str, list] = OrderedDict()
@@ -211,6 +216,10 @@ class PanoDPOCollator:
         output = self._tokenize(sequences)
         if self.share_prefix:
             output["shared_prefix"] = self._shared_prefix(output, sequences, batch)
+            if not self.carry_plain_video:
+                # The shared path reads only the batch's token ids and masks; its videos travel in the layout.
+                keep = {"input_ids", "attention_mask", "completion_mask", "shared_prefix"}
+                output = {k: v for k, v in output.items() if k in keep or (k.endswith("token_type_ids") and torch.is_tensor(v))}
         if self.share_video_encoding and "pixel_values_videos" in output:
             distinct = [(q, v) for q, v, _ in per_kind[CHOSEN]] + [(q, v) for q, v, _ in per_kind.get(CHOSEN_REJECTED_VIDEO, [])]
             videos = self._prompt_inputs([q for q, _ in distinct], [v for _, v in distinct])

@@ -230,6 +230,9 @@ class PanoDPOTrainer(DPOTrainer):
                 per_sequence, outputs = self._shared_prefix_logps(model, inputs)
             except SharedPrefixUnsupported as err:
                 self._disable_share_prefix(str(err))
+                if not any(k.startswith(("pixel_values", "video_inputs")) for k in inputs):
+                    raise RuntimeError(f"share_prefix: this batch cannot take the shared path ({err}) and carries no plain-path "
+                                       "video inputs; the next batches use the plain path") from err
             else:
                 return self._by_kind(per_sequence), outputs
         per_sequence, outputs = self._plain_logps(model, inputs)
@@ -246,6 +249,7 @@ class PanoDPOTrainer(DPOTrainer):
         self.share_prefix_status.update(enabled=False, reason=reason)
         if isinstance(self.data_collator, PanoDPOCollator):
             self.data_collator.share_prefix = False
+            self.data_collator.carry_plain_video = True
 
     def _shared_prefix_logps(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         """Per-sequence completion log-probs with each example's common prefix computed once:
@@ -477,6 +481,8 @@ class PanoDPOTrainer(DPOTrainer):
         self.share_prefix_status.update(max_abs_difference=difference, tolerance=tolerance)
         if not difference <= tolerance:
             self._disable_share_prefix(f"the first batch's log-probs differ from the plain path by {difference:.3g} (tolerance {tolerance:.3g})")
+        elif isinstance(self.data_collator, PanoDPOCollator):
+            self.data_collator.carry_plain_video = False  # checked: later batches carry their videos once
         self.log({"share_prefix/enabled": float(self.share_prefix_status["enabled"]), "share_prefix/max_abs_difference": difference})
 
     # -- cards ------------------------------------------------------------------------------------

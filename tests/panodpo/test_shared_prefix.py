@@ -126,6 +126,10 @@ def test_a_training_step_on_the_shared_path_checks_itself_once(dataset, tmp_path
     status = trainer.share_prefix_status
     assert status["enabled"] and status["checked"] and status["max_abs_difference"] <= status["tolerance"]
     assert any("share_prefix/max_abs_difference" in entry for entry in trainer.state.log_history)
+    # Checked: later batches carry each video once (in the layout), not also for the plain path.
+    later = trainer.data_collator([dataset[0]])
+    assert not trainer.data_collator.carry_plain_video and not any(k.startswith(("pixel_values", "video_inputs")) for k in later)
+    assert any(k.startswith("pixel_values") for k in later["shared_prefix"]["prefixes"][0])
 
 
 def test_a_wrong_shared_path_is_caught_and_the_run_goes_plain(dataset, tmp_path, caplog, monkeypatch):
