@@ -19,7 +19,7 @@ SECRET_FIELDS = ("hub_token", "push_to_hub_token", "api_key", "token", "authoriz
 # (pattern, replacement): an Authorization value keeps its header name, a bare bearer token or
 # key shape goes whole.
 _PATTERNS = (
-    (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:bearer\s+|basic\s+)?[^\s'\",})\]]+"), r"\g<1>" + REDACTED),
+    (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:bearer\s+|basic\s+)?(?:\[REDACTED\]|[^\s'\",})\]]+)"), r"\g<1>" + REDACTED),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), REDACTED),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), REDACTED),
     (re.compile(r"\bhf_[A-Za-z0-9]{8,}"), REDACTED),
@@ -46,6 +46,10 @@ def redact(text: Any) -> str:
 
     >>> redact("401: Incorrect API key provided: sk-abcdefgh1234 (Authorization: Bearer sk-abcdefgh1234)")
     '401: Incorrect API key provided: [REDACTED] (Authorization: [REDACTED])'
+    >>> import os; os.environ["OPENAI_API_KEY"] = "sk-abcdefgh1234"
+    >>> redact("Authorization: Bearer sk-abcdefgh1234")  # the key's value first, then the header: one marker
+    'Authorization: [REDACTED]'
+    >>> del os.environ["OPENAI_API_KEY"]
     >>> redact("push with hf_AbCdEfGhIjKlMn failed")
     'push with [REDACTED] failed'
     """
