@@ -14,13 +14,11 @@ import warnings
 
 import pytest
 import torch
-from datasets import Dataset
 
-from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from panodpo.model_parts import find_model_parts
 from panodpo.shared_encoding import frozen_encoder_modules
-from tests.support.tiny_families import build_tiny
 from tests.support.families import family_params
+from tests.support.family_trainers import make_family_trainer, two_examples
 from tests.support.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 warnings.filterwarnings("ignore")
@@ -31,22 +29,12 @@ FALLBACK = {"smolvlm", "internvl", "perception_lm"}
 
 @pytest.fixture(scope="module")
 def dataset(tiny_benchmark):
-    videos = sorted(str(p) for p in (tiny_benchmark / "videos").glob("*/clean.mp4"))[:2]
-    return Dataset.from_list([
-        {"id": f"ex{i}", "video": v, "prompt": "<video>\nWhich step comes first?", "chosen": "cut bread" + " now" * i, "rejected": "add ham",
-         "rejected_prompt": "The video opens with adding ham. Which step comes first?"}
-        for i, v in enumerate(videos)
-    ])
+    return two_examples(tiny_benchmark)
 
 
 def make_trainer(family, dataset, tmp_path, **overrides):
-    model, processor = build_tiny(family, seed=1)
     # The plain path's shared encoding (the shared-prefix path encodes each video once by construction).
-    settings = dict(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, report_to=[], num_frames=4, gradient_checkpointing=False,
-                    save_strategy="no", learning_rate=5e-2, warmup_ratio=0.0, seed=0, rejected_video_strategy="shuffle", share_prefix=False)
-    settings.update(overrides)
-    return PanoDPOTrainer(model, args=PanoDPOConfig(**settings), train_dataset=dataset, processing_class=processor,
-                          peft_config=default_lora_config(model, r=4, alpha=8, dropout=0.0))
+    return make_family_trainer(family, dataset, tmp_path, **{"share_prefix": False, **overrides})
 
 
 def logps_and_grads(trainer, batch):
