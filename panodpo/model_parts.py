@@ -16,8 +16,13 @@ names that grows with every family:
   ``downsample``/``merger``), the tower's direct children after its attention blocks whose last
   linear or convolution outputs the text width.
 
+Encoder-free families (Gemma 4 unified) build no module from their vision sub-config: their vision
+embedder outside the language model (``embed_vision``) stands in for the tower: its final projection
+into the text width (``multimodal_embedder``) is the projector, the patch embedding before it is frozen.
+
 Modules outside both that belong to another modality (Gemma's ``embed_audio``) are not projectors
-of the video path; a bare parameter (LLaVA-NeXT's ``image_newline``, used for images only) neither.
+of the video path, nor is an audio tower's own output projection (Qwen-Omni's ``audio_tower.proj``:
+the tower is frozen whole); a bare parameter (LLaVA-NeXT's ``image_newline``, used for images only) neither.
 A model where no vision encoder or no projector is found raises: training it silently with
 nothing frozen, or nothing projected trained, would not be the paper's method.
 """
@@ -78,6 +83,28 @@ def _has_attention(module: torch.nn.Module) -> bool:
     return any("attention" in type(sub).__name__.lower() for sub in module.modules())
 
 
+def _encoder_free_embedders(base: torch.nn.Module, claimed: list[str], width: int) -> list[str]:
+    """Vision embedders of encoder-free models, which build no module from their vision sub-config
+    (Gemma 4 unified's ``embed_vision``: raw patches -> LayerNorm -> Linear -> LayerNorm + 2D position
+    table -> ``multimodal_embedder`` into the text width): the outermost modules outside ``claimed``
+    (the language model and head), not another modality's, with a direct child that outputs the text
+    width and parameters before it (the patch embedding). That child is then found as the projector
+    built into the "tower"; the patch embedding is what stays frozen."""
+    found = []
+    for name, module in base.named_modules():
+        if not name or any(_under(name, c) or _under(c, name) for c in claimed) or "audio" in name.split(".")[-1]:
+            continue
+        children = list(module.named_children())
+        into_text = [i for i, (_, child) in enumerate(children) if _last_output_width(child) == width]
+        if not into_text:
+            continue
+        own = next(module.parameters(recurse=False), None) is not None
+        before = any(next(child.parameters(), None) is not None for _, child in children[: into_text[-1]])
+        if own or before:
+            found.append(name)
+    return _outermost(found)
+
+
 def find_model_parts(model: Any) -> ModelParts:
     """The language model, encoders and projector of ``model`` (a transformers VLM, PEFT-wrapped or not).
 
@@ -90,6 +117,8 @@ def find_model_parts(model: Any) -> ModelParts:
     text_config = config.get_text_config()
     sub_configs = [getattr(config, key, None) for key in getattr(config, "sub_configs", {}) or {}]
     encoder_configs = [c for c in sub_configs if c is not None and c is not text_config]
+    # Towers of another modality (Qwen-Omni's audio_config): frozen as encoders, never the video path's projector.
+    audio_configs = [getattr(config, key, None) for key in getattr(config, "sub_configs", {}) or {} if "audio" in key]
     language, encoders = [], []
     for name, module in base.named_modules():
         module_config = getattr(module, "config", None)
@@ -103,12 +132,14 @@ def find_model_parts(model: Any) -> ModelParts:
     kind = type(base).__name__
     if len(language) != 1:
         raise ValueError(f"{kind}: cannot find its language model (modules built from the text config: {language or 'none'})")
-    if not encoders:
-        raise ValueError(f"{kind}: cannot find a vision encoder (no module is built from a vision sub-config); "
-                         "PanoDPO would train it unfrozen")
     head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
     head_name = next((n for n, m in base.named_modules() if head is not None and m is head), None)
     width = text_config.hidden_size
+    if not encoders:  # encoder-free (Gemma 4 unified): the patch embedding stands in for the tower
+        encoders = _encoder_free_embedders(base, language + ([head_name] if head_name else []), width)
+    if not encoders:
+        raise ValueError(f"{kind}: cannot find a vision encoder (no module is built from a vision sub-config); "
+                         "PanoDPO would train it unfrozen")
 
     projectors = []
     # Projectors outside the towers: the outermost parameter-holding modules not inside (or around)
@@ -127,6 +158,8 @@ def find_model_parts(model: Any) -> ModelParts:
     # Projectors built into a vision tower: children after its attention blocks (children are
     # registered in forward order) that map into the text width.
     for encoder in encoders:
+        if any(getattr(base.get_submodule(encoder), "config", None) is a for a in audio_configs if a is not None):
+            continue  # an audio tower's own projection (Qwen-Omni's audio_tower.proj) maps audio, not video
         children = list(base.get_submodule(encoder).named_children())
         last_block = max((i for i, (_, child) in enumerate(children) if _has_attention(child)), default=-1)
         for child_name, child in children[last_block + 1 :]:

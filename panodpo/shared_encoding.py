@@ -80,7 +80,8 @@ class FrozenEncoderReuse:
     def record(self):
         self.recorded = {id(m): [] for m in self.modules}
         handles = [m.register_forward_hook(
-            lambda module, args, kwargs, output: self.recorded[id(module)].append((self._signature(args, kwargs), output)), with_kwargs=True)
+            lambda module, args, kwargs, output: self.recorded[id(module)].append((self._signature(args, kwargs), _shallow_copy(output))),
+            with_kwargs=True)
             for m in self.modules]
         try:
             yield
@@ -97,7 +98,7 @@ class FrozenEncoderReuse:
 
             def forward(*args, _queue=queue, _compute=compute, **kwargs):
                 if _queue and _queue[0][0] == self._signature(args, kwargs):
-                    return _queue.pop(0)[1]
+                    return _shallow_copy(_queue.pop(0)[1])
                 return _compute(*args, **kwargs)
 
             originals[module] = module.__dict__.get("forward")  # an instance forward (accelerate's hooks) stays
@@ -111,6 +112,21 @@ class FrozenEncoderReuse:
                 else:
                     module.forward = own
             self.recorded = {}
+
+
+def _shallow_copy(output: Any) -> Any:
+    """A new container over the same tensors: callers reassign fields of an encoder's output (Kimi-K2.5's
+    ``get_image_features`` replaces the tower's ``pooler_output`` with the projected, per-video split
+    features), which must not change what was recorded, nor what a later replay returns."""
+    from transformers.utils import ModelOutput
+
+    if isinstance(output, ModelOutput):
+        return type(output)(**dict(output.items()))
+    if isinstance(output, tuple) and hasattr(output, "_fields"):  # a named tuple
+        return type(output)(*output)
+    if isinstance(output, (tuple, list)):
+        return type(output)(output)
+    return output
 
 
 def features_per_sequence(features: Any, index: torch.Tensor) -> Any:

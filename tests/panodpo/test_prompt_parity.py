@@ -30,7 +30,7 @@ def question(tiny_benchmark):
     return query.row["video"]["path"], render_query(query).text
 
 
-@pytest.mark.parametrize("family", family_params())
+@pytest.mark.parametrize("family", family_params(trainable=True))
 def test_the_training_prompt_of_a_benchmark_question_equals_its_evaluation_prompt(family, question):
     video, text = question
     model, processor = build_tiny(family)

@@ -6,6 +6,7 @@ import importlib.util
 
 import pytest
 
+from temrobbench.family_support import REFUSED
 from tests.support.tiny_families import FAMILIES
 
 
@@ -20,7 +21,11 @@ def family_params(trainable: bool = False):
     params = []
     for name, family in FAMILIES.items():
         marks = [pytest.mark.skipif(not _available(name), reason=f"{name}: tiny builder or {family.requires} missing")]
-        if trainable and family.panodpo_blocker:
-            marks.append(pytest.mark.skip(reason=f"{name}: PanoDPO refuses it ({family.panodpo_blocker})"))
+        refusal = REFUSED.get(family.model_type)
+        if refusal is not None and not refusal.training_only:
+            marks.append(pytest.mark.skip(reason=f"{name}: hf: refuses it ({refusal.reason})"))
+        blocker = family.panodpo_blocker or (refusal.reason if refusal is not None else "")
+        if trainable and blocker:
+            marks.append(pytest.mark.skip(reason=f"{name}: PanoDPO refuses it ({blocker})"))
         params.append(pytest.param(name, marks=marks))
     return params

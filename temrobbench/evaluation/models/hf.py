@@ -1,7 +1,8 @@
 """``hf:<id-or-path>``: any transformers image-text-to-text model whose processor takes videos.
 
-Loaded by hub id or local path with ``AutoProcessor`` + ``AutoModelForImageTextToText``; the
-families proven by tests are listed in :mod:`tests.support.tiny_families` (and the README).
+Loaded by hub id or local path with ``AutoProcessor`` + ``AutoModelForImageTextToText`` (for an
+omni checkpoint, Qwen2.5-Omni or Qwen3-Omni-MoE, its text-writing *thinker* alone, from the
+``thinker_config`` and ``thinker.*`` weights: the talker only speaks); the families proven by tests are listed in :mod:`tests.support.tiny_families` (and the README).
 
 Every scoring encodes each video once: all queries of a video start with the same chat header and
 video block, so that prefix runs through the model once (vision tower included) and each query
@@ -38,10 +39,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from temrobbench.utils.hub_checks import check_model_source
-from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
+from temrobbench.processor_inputs import adds_special_tokens, chat_prompt, template_switches, token_type_switches, video_kwargs
 from temrobbench.prompt import video_chat_messages
+from temrobbench.rope_positions import first_text_position, rope_index_function
 from temrobbench.evaluation.requests import VideoLMRequest
 from temrobbench.evaluation.models.base import VideoLM, check_options
+from temrobbench.family_support import check_family
 
 
 def _group_by_video(requests: Sequence[VideoLMRequest]) -> "OrderedDict[str, list[int]]":
@@ -66,6 +69,7 @@ class HFVideoLM(VideoLM):
         enable_thinking: bool = False,
         self_check: bool = True,
     ) -> None:
+        check_family(model, training=False, subject=name)
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -83,11 +87,15 @@ class HFVideoLM(VideoLM):
         #: (:meth:`_check_outcome`), made on the first group of queries that took a fast path.
         self.fast_path_check: dict[str, dict[str, Any]] = {}
         self._template_switches = template_switches(processor, enable_thinking)
+        # Token types the model needs and its processor returns only when asked (Cosmos3 Edge).
+        self._token_type_switches = token_type_switches(processor, model)
         if use_video and getattr(processor, "video_processor", None) is None:
             raise ValueError(f"{name}: its processor ({type(processor).__name__}) takes no videos; TemRobBench needs a video LMM")
         forward_params = inspect.signature(self.model.forward).parameters
         # transformers renamed past_key_values to cache in 5.x; accept either.
         self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
+        # The model's own position function (M-RoPE): a continuation gets the full forward's positions.
+        self._rope_index = rope_index_function(self.model)
         self.forward_calls = 0  # for tests and benchmarks; the self-check's own are not counted
         #: Set to a list to record the token ids each query feeds the model (tests compare them).
         self.fed_token_ids: list[list[int]] | None = None
@@ -98,6 +106,11 @@ class HFVideoLM(VideoLM):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        from transformers import AutoConfig
+
+        # A refused family fails here, before its weights are read.
+        config = AutoConfig.from_pretrained(model_id)
+        check_family(config, training=False, subject=f"hf:{model_id}")
         processor = AutoProcessor.from_pretrained(model_id)
         load_kwargs: dict[str, Any] = {"dtype": dtype}
         if device_map and torch.cuda.is_available():
@@ -106,6 +119,11 @@ class HFVideoLM(VideoLM):
                 # every rank's copy over all GPUs of the node).
                 device_map = {"": int(os.environ.get("LOCAL_RANK", 0))}
             load_kwargs["device_map"] = device_map
+        thinker = getattr(config, "thinker_config", None)
+        if thinker is not None:
+            # An omni model (Qwen2.5-Omni, Qwen3-Omni-MoE): its thinker writes the text, from video and
+            # audio; the talker only speaks it. Load the thinker alone (the checkpoint's thinker.* weights).
+            load_kwargs["config"] = thinker
         model = AutoModelForImageTextToText.from_pretrained(model_id, **load_kwargs)
         prefix = "hf" if use_video else "blind:hf"
         lm = cls(model, processor, name=f"{prefix}:{model_id}", use_video=use_video, **kwargs)
@@ -136,8 +154,9 @@ class HFVideoLM(VideoLM):
         return video_chat_messages(request.prompt, request.system_prompt, with_video=self.use_video)
 
     def chat_text(self, request: VideoLMRequest) -> str:
-        # enable_thinking=False by default for thinking templates (see template_switches).
-        return self.processor.apply_chat_template(self._messages(request), add_generation_prompt=True, tokenize=False, **self._template_switches)
+        # enable_thinking=False by default for thinking templates (see template_switches), and the
+        # template's answer header after the generation prompt where it leaves one out (chat_prompt).
+        return chat_prompt(self.processor, self._messages(request), self.enable_thinking)
 
     def _encode(self, texts: list[str], frames: list | None) -> dict:
         kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True,
@@ -147,7 +166,7 @@ class HFVideoLM(VideoLM):
             # side the checkpoint's tokenizer ships with (Qwen2.5-VL/Qwen3-VL pad right).
             kwargs["padding_side"] = "left"
         if frames is not None:
-            kwargs.update(video_kwargs([frames] * len(texts)))
+            kwargs.update(video_kwargs([frames] * len(texts), self.processor), **self._token_type_switches)
         inputs = self.processor(**kwargs)
         return {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in inputs.items()}
 
@@ -205,14 +224,21 @@ class HFVideoLM(VideoLM):
         prefix_ids = inputs["input_ids"][0].tolist()
         return _SharedPrefix(_returned_cache(output), len(prefix_ids), prefix_ids, inputs), output.logits[0, -1:].float()
 
-    def _continue(self, prefix: "_SharedPrefix", cache: Any, ids: list[int]) -> tuple[Any, Any]:
-        """Feed ``ids`` after what ``cache`` holds; returns (logits rows, cache)."""
+    def _continue(self, prefix: "_SharedPrefix", cache: Any, ids: list[int], offset: int = 0) -> tuple[Any, Any]:
+        """Feed ``ids`` after what ``cache`` holds (the prefix and ``offset`` tokens after it);
+        returns (logits rows, cache). The tokens get the positions a full forward gives them
+        (:mod:`temrobbench.rope_positions`), not the ones the model would derive from its cache."""
         import torch
 
         tensor = torch.tensor([ids], device=self.model.device)
         kwargs: dict[str, Any] = {"input_ids": tensor, "use_cache": True, self._cache_kwarg: cache}
         for key in _token_type_keys(prefix.inputs):  # the query's tokens are text: type 0
             kwargs[key] = torch.zeros_like(tensor)
+        if self._rope_index is not None:
+            if prefix.text_start is None:
+                prefix.text_start = first_text_position(self._rope_index, prefix.inputs, ids[0])
+            steps = torch.arange(offset, offset + len(ids), device=prefix.text_start.device, dtype=prefix.text_start.dtype)
+            kwargs["position_ids"] = prefix.text_start + steps
         output = self.model(**kwargs)
         self.forward_calls += 1
         return output.logits[0].float(), _returned_cache(output)
@@ -252,7 +278,18 @@ class HFVideoLM(VideoLM):
         if len(group) > 1 and not self.batch_generation:
             alone = [self._generate_full([request]) for request in group]
             return [t for texts, _ in alone for t in texts], [i for _, ids in alone for i in ids]
-        inputs = self._encode([self.chat_text(r) for r in group], group[0].frames if self.use_video else None)
+        try:
+            inputs = self._encode([self.chat_text(r) for r in group], group[0].frames if self.use_video else None)
+        except ValueError as error:
+            if len(group) == 1 or not self.use_video:
+                raise
+            # Some processors take a video with one prompt only (Nemotron 3 Nano Omni's): one query at a time.
+            from tqdm.auto import tqdm
+
+            self.batch_generation = False
+            tqdm.write(f"{self.name}: its processor refuses several prompts with a video ({error}); generation runs "
+                       "one query at a time (batch_generation=False)", file=sys.stderr)
+            return self._generate_full(group)
         output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
         self.forward_calls += 1
         if self.fed_token_ids is not None:
@@ -277,7 +314,7 @@ class HFVideoLM(VideoLM):
                 new.append(token)
                 if len(new) >= self.max_new_tokens:
                     break
-                logits, cache = self._continue(prefix, cache, [token])
+                logits, cache = self._continue(prefix, cache, [token], offset=len(suffix) + len(new) - 1)
             prefix.release(cache)
             texts.append(self.tokenizer.decode(new, skip_special_tokens=True))
             generated.append(new)
@@ -508,6 +545,8 @@ class _SharedPrefix:
     length: int
     ids: list[int]
     inputs: dict
+    #: Where a full forward places the first text token after the prefix (M-RoPE models; set on first use).
+    text_start: Any = None
 
     def __post_init__(self) -> None:
         from transformers.cache_utils import DynamicLayer

@@ -32,6 +32,11 @@ class Family:
     #: Why PanoDPO cannot train this family yet ("" when it can); evaluation works regardless.
     panodpo_blocker: str = ""
 
+    @property
+    def model_type(self) -> str:
+        """The config's ``model_type`` (each module is named after it)."""
+        return self.module
+
 
 FAMILIES: dict[str, Family] = {
     f.module: f
@@ -73,6 +78,58 @@ FAMILIES: dict[str, Family] = {
         Family("glm4v_moe", "GLM-4.5V", "Glm4vMoeForConditionalGeneration", "zai-org/GLM-4.5V",
                notes="as GLM-4.1V with an MoE text model",
                panodpo_blocker="PEFT 0.21's v4-to-v5 MoE target conversion moves LoRA off the dense and shared-expert MLPs (gate/up/down_proj)"),
+        # --- group A (new this round) ---
+        Family("qwen3_5_moe", "Qwen3.5-MoE", "Qwen3_5MoeForConditionalGeneration", "Qwen/Qwen3.5-35B-A3B",
+               notes="as Qwen3.5 (linear attention: prefix cache copied per query, PanoDPO's shared prefix falls back) with fused experts and a shared expert"),
+        Family("qwen4_exp", "Qwen4-Exp", "Qwen4ExpForConditionalGeneration", "Qwen/Qwen4-Exp",
+               notes="linear attention with PLE n-gram conv states + QSA indexed attention (`DynamicIndexedLayer`): prefix cache copied per query, PanoDPO's shared prefix falls back; hyper-connections; 512 experts"),
+        Family("qwen2_5_omni", "Qwen2.5-Omni (thinker)", "Qwen2_5OmniThinkerForConditionalGeneration", "Qwen/Qwen2.5-Omni-7B",
+               notes="`hf:` loads the thinker of an omni checkpoint (no talker); audio tower unused and frozen; TMRoPE positions from `video_second_per_grid`; default system prompt"),
+        Family("qwen3_omni_moe", "Qwen3-Omni-MoE (thinker)", "Qwen3OmniMoeThinkerForConditionalGeneration", "Qwen/Qwen3-Omni-30B-A3B-Instruct",
+               notes="`hf:` loads the thinker (no talker); MoE text model, DeepStack ViT; audio tower unused and frozen; time-aligned M-RoPE"),
+        Family("cosmos3_omni", "Cosmos3 (Reasoner)", "Cosmos3OmniForConditionalGeneration", "nvidia/Cosmos3-Nano",
+               notes="the Reasoner of a unified checkpoint (generator, sound and action towers dropped at load); Qwen3-VL architecture and processor"),
+        Family("dots3_note", "dots3.note", "Dots3NoteForConditionalGeneration", "dots-studio/dots3-note-prev",
+               notes="MLA with DSA-indexed + sliding-window layers: prefix cache copied per query, PanoDPO's shared prefix falls back; MoE ViT, one frame per temporal patch; audio tower frozen"),
+        # --- group B (new this round) ---
+        Family("glm5_next", "GLM-5-Next", "Glm5NextForConditionalGeneration", "zai-org/GLM-5.3-Flash",
+               notes="KDA linear-attention + DSA (sparse MLA) layers: the prefix cache is copied per query, the shared prefix falls back to the plain path; as GLM-4.6V otherwise"),
+        Family("glmga", "GLM-GA", "Glm46VForConditionalGeneration", "(no checkpoint named in transformers 5.24)",
+               notes="its own `glmga` config on GLM-4.6V's model classes and `Glm46VProcessor`; own image/video processors (2 fps, even frame count)"),
+        Family("kimi_k25", "Kimi-K2.5", "Kimi_K25ForConditionalGeneration", "moonshotai/Kimi-K2.5",
+               notes="DeepSeek-V3 text model (MLA + MoE); 4 frames pooled per chunk, `HH:MM:SS.mmm` before each; thinking switch named `thinking`"),
+        Family("lfm3_vl", "LFM3-VL", "Lfm3VlForConditionalGeneration", "LiquidAI/LFM3-VL-2B",
+               notes="short-convolution layers (text and vision): the prefix cache is copied per query, the shared prefix falls back to the plain path; `<t seconds>` per 2 frames"),
+        Family("exaone4_5", "EXAONE 4.5", "Exaone4_5_ForConditionalGeneration", "LGAI-EXAONE/EXAONE-4.5-33B",
+               notes="Qwen2.5-VL-style tower, EXAONE 4 text model: sliding-window layers overflowed by the video prefix (cache copied per query); 1D positions"),
+        # --- group C (new this round) ---
+        Family("gemma4_unified", "Gemma 4 (unified)", "Gemma4UnifiedForConditionalGeneration", "google/gemma-4-12B-it",
+               notes="encoder-free: raw 48-px patches through `embed_vision` (patch embedding frozen, `multimodal_embedder` trained as projector); bidirectional attention within each frame; `num_frames_per_video`"),
+        Family("minimax_m3_vl", "MiniMax-M3", "MiniMaxM3SparseForConditionalGeneration", "MiniMaxAI/MiniMax-M3",
+               notes="block-sparse attention (lightning indexer picks key blocks by absolute slot): its cache is copied per query; MoE with fused experts"),
+        Family("nemotron_h_omni", "Nemotron 3 Nano Omni", "NemotronH_Omni_Reasoning_V3", "nvidia/Nemotron-3-Nano-Omni-30B-A3B-Reasoning-BF16",
+               notes="Mamba-2 + attention hybrid: recurrent state copied per query, PanoDPO's shared prefix falls back; frames as `<img>` tubelets of 2 with the image token; RADIO tower"),
+        # --- group D (new this round) ---
+        Family("minicpmv4_6", "MiniCPM-V 4.6", "MiniCPMV4_6ForConditionalGeneration", "openbmb/MiniCPM-V-4.6",
+               notes="frames as `<image>...</image>` images after `<image_id>0</image_id>`, all packed in one NaViT row; Qwen3.5 linear-attention text model (cache copied per query, no shared prefix)"),
+        Family("minicpmv4_7", "MiniCPM-V 4.7", "MiniCPMV4_7ForConditionalGeneration", "openbmb/MiniCPM-V-4.7-1B",
+               notes="as MiniCPM-V 4.6 without `<image_id>` before a video; canvas M-RoPE from `mm_token_type_ids` and the frame markers"),
+        Family("minicpm_ocr", "MiniCPM-OCR", "MiniCPMOcrForConditionalGeneration", "openbmb/MiniCPM-OCR-1.0",
+               notes="as MiniCPM-V 4.6 with `4x` downsampling (the tower's window merger skipped: 4x the tokens per frame) and tied embeddings"),
+        Family("cosmos3_edge", "Cosmos3 Edge", "Cosmos3EdgeForConditionalGeneration", "nvidia/Cosmos3-Edge",
+               notes="`<t.t seconds>` + its own vision block per frame; M-RoPE from `mm_token_type_ids`, which its processor returns only when asked; `projector` outside the tower"),
+        # --- group E (new this round) ---
+        Family("hy_v4_vl", "HY-4-VL", "HYV4VLForConditionalGeneration", "tencent/Hy4",
+               notes="DSA-indexed MLA in every layer (prefix cache copied per query, PanoDPO's shared prefix falls back); iHC; a newline token after each merged row; thinking switch `reasoning_effort`"),
+        Family("hyperclovax_vision_v2", "HyperCLOVA X Vision V2", "HyperCLOVAXVisionV2ForConditionalGeneration", "naver-hyperclovax/HyperCLOVAX-SEED-Think-32B",
+               notes="stateful processor: the video's duration written into the prompt text over `<|video_duration|>` at the processor call; `projector` outside the Qwen2.5-VL tower; empty think block unless `thinking`"),
+        # --- group F (new this round) ---
+        Family("cohere_compass", "Cohere Compass (North Vision)", "CohereCompassForConditionalGeneration", "CohereLabs/North-Micro-Vision-Instruct",
+               notes="Qwen3-VL tower and processor, Cohere2 text model: sliding layers (interleaved M-RoPE) overflowed by the video prefix, cache copied per query; NoPE full-attention layers; `logit_scale`"),
+        Family("muse_glimmer", "Muse Glimmer", "MuseGlimmerForConditionalGeneration", "meta-models/Muse-Glimmer-30B",
+               notes="`Time: t.ts` per 2 frames between `<|vid_start|>`/`<|vid_end|>`; sliding layers overflowed by the video prefix (cache copied per query), NoPE full layers; `vision_adapter` + `vision_projection` projector; generation prompt ends before the channel (`<|start|>assistant`)"),
+        Family("muse_spark", "Muse Spark", "MuseSparkForConditionalGeneration", "meta-models/Muse-Spark-Open-816B-A42B",
+               notes="as Muse Glimmer (its video processor) with MoE layers: fused experts behind `pre_expert_proj`/`post_expert_proj` get LoRA through PEFT `target_parameters`; residual gates; audio tower unused and frozen"),
     )
 }
 
