@@ -217,7 +217,7 @@ def test_prepare_with_the_openai_perturber_writes_no_secret(tiny_benchmark, tmp_
     jsonl, out = tmp_path / "dpo.jsonl", tmp_path / "prepared"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     argv = ["panodpo", "prepare", "--dpo-jsonl", str(jsonl), "--media", str(media), "--out", str(out), "--perturber", "openai",
-            "--max-concurrency", "1", "--materialize-rejected-videos", "--num-frames", "2"]
+            "--captioner", "none", "--max-concurrency", "1", "--materialize-rejected-videos", "--num-frames", "2"]
     # Every other request: a 400 quoting the key and the header; that row fails, its message recorded.
     with FakeOpenAIServer(reply=_misleading, fail=lambda n: 400 if n % 2 == 0 else None, fail_body=key_refused_body) as server:
         first = machine.run(*argv, "--base-url", server.base_url)

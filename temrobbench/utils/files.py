@@ -52,27 +52,27 @@ def truncate_torn_tail(path: str | os.PathLike) -> None:
 
 def read_jsonl_lines(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """The complete lines of a JSON-lines file, parsed; a torn last line (no newline) and lines
-    that do not parse are skipped, never raised.
+    that do not parse (or do not decode as UTF-8) are skipped, never raised.
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "x.jsonl")
     >>> with JsonlAppender(path) as out:
     ...     out.write({"id": 1})
-    >>> _ = open(path, "a").write('{"id": 2')  # a killed writer
+    >>> _ = open(path, "ab").write(b'{"id": "\\xff"}\\n{"id": 3}\\n{"id": 2')  # a bad byte; a killed writer
     >>> [r["id"] for r in read_jsonl_lines(path)]
-    [1]
+    [1, 3]
     """
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
+    with open(path, "rb") as f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
                 break  # torn write of a killed run
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+                yield json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue  # a damaged line (a bad byte, a torn write in the middle): asked again
 
 
 class JsonlAppender:

@@ -148,7 +148,8 @@ def _wait_for_lock(out: Path, process: subprocess.Popen) -> None:
 def test_one_prepare_per_folder_and_no_stale_lock_after_kill(source, tmp_path):
     jsonl, media, _ = source
     out = tmp_path / "prepared"
-    argv = ["prepare", "--dpo-jsonl", str(jsonl), "--media", str(media), "--out", str(out), "--perturber", "openai", "--max-concurrency", "1"]
+    argv = ["prepare", "--dpo-jsonl", str(jsonl), "--media", str(media), "--out", str(out), "--perturber", "openai", "--max-concurrency", "1",
+            "--captioner", "none"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "OPENAI_"))}
     env.update(OPENAI_API_KEY="sk-test-lock", OMP_NUM_THREADS="1", TQDM_DISABLE="1")
     with _slow_server(1.5) as server:
@@ -175,7 +176,8 @@ def test_perturber_errors_quoting_the_key_are_redacted_everywhere(source, tmp_pa
     jsonl, media, _ = source
     quoted = openai_error(f"Incorrect API key provided: {KEY}. Header was Authorization: Bearer {KEY}", None, "invalid_api_key")
     out = tmp_path / "prepared"
-    argv = ["prepare", "--dpo-jsonl", str(jsonl), "--media", str(media), "--out", str(out), "--perturber", "openai", "--max-concurrency", "1"]
+    argv = ["prepare", "--dpo-jsonl", str(jsonl), "--media", str(media), "--out", str(out), "--perturber", "openai", "--max-concurrency", "1",
+            "--captioner", "none"]
     # A 400 quoting the key: the row fails, its message is recorded redacted.
     with FakeOpenAIServer(reply=lambda body: "x", reject=lambda body: (400, quoted)) as server:
         failed = panodpo(*argv, "--base-url", server.base_url, env={"OPENAI_API_KEY": KEY})

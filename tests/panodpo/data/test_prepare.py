@@ -91,7 +91,7 @@ def test_openai_perturber_with_failures_validation_and_cache(source, tmp_path, m
 
     fails = {0: 500, 1: 429}
     with FakeOpenAIServer(reply=reply, fail=lambda n: fails.get(n)) as server:
-        config = PrepareConfig(perturber="openai", base_url=server.base_url, max_retries=3, max_concurrency=1)
+        config = PrepareConfig(perturber="openai", captioner="none", base_url=server.base_url, max_retries=3, max_concurrency=1)
         import panodpo.data.misleading_questions as perturbers
 
         original = perturbers.OpenAIMisleadingQuestions.__init__
@@ -112,7 +112,7 @@ def test_openai_perturber_with_failures_validation_and_cache(source, tmp_path, m
     for path in (tmp_path / "out").rglob("*.json*"):
         assert "sk-secret-perturber" not in path.read_text(errors="ignore")
     with FakeOpenAIServer(reply=lambda body: "x") as server:
-        config = PrepareConfig(perturber="openai", base_url=server.base_url, max_retries=0)
+        config = PrepareConfig(perturber="openai", captioner="none", base_url=server.base_url, max_retries=0)
         prepare_dpo_data(jsonl, media, tmp_path / "out", config, progress=False)
         assert server.count == 1  # only b is retried; a and c come from the cache
 
@@ -124,7 +124,7 @@ def test_openai_perturber_stops_on_a_refused_key_and_keeps_finished_rows(source,
     with FakeOpenAIServer(reply=lambda body: "The man is painting. " + body["messages"][1]["content"].split("Question: ")[1].split("\n")[0],
                           fail=lambda n: None if n == 0 else 401) as server:
         code = panodpo_main(["prepare", "--dpo-jsonl", str(jsonl), "--media", str(media), "--out", str(out), "--perturber", "openai",
-                             "--base-url", server.base_url, "--max-concurrency", "1"])
+                             "--captioner", "none", "--base-url", server.base_url, "--max-concurrency", "1"])
         assert server.count == 2  # one row done, then one refused request: no retries, no more rows
     assert code == 2
     error = capsys.readouterr().err
@@ -152,7 +152,7 @@ def test_openai_perturber_requests_run_concurrently_within_the_bound(source, tmp
         return "The man is painting a wall. " + body["messages"][1]["content"].split("Question: ")[1].split("\n")[0]
 
     with FakeOpenAIServer(reply=reply) as server:
-        report = prepare_dpo_data(jsonl, media, tmp_path / "out", PrepareConfig(perturber="openai", base_url=server.base_url, max_concurrency=2), progress=False)
+        report = prepare_dpo_data(jsonl, media, tmp_path / "out", PrepareConfig(perturber="openai", captioner="none", base_url=server.base_url, max_concurrency=2), progress=False)
     assert report["num_rows_prepared"] == 3 and state["most"] == 2  # 3 rows, at most (and at once) 2 requests in flight
 
 
