@@ -21,6 +21,8 @@ from temrobbench.cli.checks import at_least, check_output_dir, existing_dir, exi
 from temrobbench.utils.files import MEDIA_EXTENSIONS
 from temrobbench.utils.hub_checks import check_local_or_hub, check_model_source, check_server
 
+from panodpo.presets import PRESETS, preset_argv
+
 TRAIN_EXTRA = ("trl", "peft", "accelerate")
 # Files that mark a folder as a command's own earlier output (resumed, not refused).
 PREPARE_MARKERS = (".prepare", "prepare_report.json")
@@ -40,10 +42,17 @@ def _prepare_parser() -> argparse.ArgumentParser:
     p.add_argument("--media", required=True, help="folder the rows' video paths are relative to (video files or frame folders)")
     p.add_argument("--out", required=True, help="output folder; an earlier prepare there is resumed")
     p.add_argument("--perturber", choices=("template", "openai"), default="template", help="how misleading questions are made")
-    p.add_argument("--openai-model", default="gpt-4o-mini", help="chat model that writes the misleading questions (--perturber openai)")
+    p.add_argument("--openai-model", default="gpt-4o", help="chat model that writes the misleading questions (--perturber openai; the paper's GPT-4o)")
     p.add_argument("--base-url", default=None, help="an OpenAI-compatible server (vLLM, SGLang); the key comes from OPENAI_API_KEY")
     p.add_argument("--max-concurrency", type=int, default=8, help="requests in flight at once (--perturber openai)")
-    p.add_argument("--captions", default=None, help="jsonl of {id, caption} given to the chat model (--perturber openai)")
+    p.add_argument("--captions", default=None, help="jsonl of {id, caption} given to the chat model (--perturber openai); "
+                                                    "those rows' videos are not captioned")
+    p.add_argument("--captioner", default=None,
+                   help="video LMM that captions each distinct video first (--perturber openai): hf:<id-or-path>, openai:<model>[@base_url], "
+                        "or none; default: the --openai-model at --base-url")
+    from panodpo.data.captions import CAPTION_FRAMES
+
+    p.add_argument("--caption-frames", type=int, default=CAPTION_FRAMES, help="frames sampled uniformly per video for its caption")
     p.add_argument("--materialize-rejected-videos", action="store_true", help="also write the rejected videos as files")
     from panodpo.rejected_videos import STRATEGIES, RejectedVideoSettings
 
@@ -85,12 +94,38 @@ def _validate_prepare(args: argparse.Namespace) -> None:
     if args.captions:
         existing_file(args.captions, "--captions", "give a jsonl of {id, caption}, or leave --captions out")
     check_output_dir(args.out, "--out", PREPARE_MARKERS, args.overwrite, "panodpo prepare")
+    at_least(args.caption_frames, 1, "--caption-frames")
     if args.perturber == "openai":
         require_extra(["openai"], "--perturber openai")
         if args.base_url:
             check_server(args.base_url, "--base-url")
         elif not os.environ.get("OPENAI_API_KEY"):
             raise UserError("no API key: OPENAI_API_KEY is not set", "--perturber openai", "export OPENAI_API_KEY, or give --base-url of a local server, or use --perturber template")
+    _validate_captioner(args)
+
+
+def _validate_captioner(args: argparse.Namespace) -> None:
+    """``--captioner``: a spec the prepare can use, checked before anything runs (cheap: no model loaded)."""
+    from panodpo.data.captions import parse_captioner
+
+    if args.captioner is None:
+        return  # the perturber's own model (checked above), or none for the template perturber
+    if args.perturber != "openai":
+        raise UserError("the template perturber reads no caption", f"--captioner {args.captioner}",
+                        "add --perturber openai to write q' from captions, or leave --captioner out")
+    try:
+        kind, argument = parse_captioner(args.captioner)
+    except ValueError as err:
+        raise UserError(str(err).partition(";")[0], f"--captioner {args.captioner}", "give hf:<id-or-path>, openai:<model>[@base_url] or none") from None
+    if kind == "hf":
+        check_model_source(argument, f"--captioner {args.captioner}")
+    elif kind == "openai":
+        base_url = argument.partition("@")[2]
+        if base_url:
+            check_server(base_url, f"--captioner {args.captioner}")
+        elif not os.environ.get("OPENAI_API_KEY"):
+            raise UserError("no API key: OPENAI_API_KEY is not set", f"--captioner {args.captioner}",
+                            "export OPENAI_API_KEY, or give the captioner's server as openai:<model>@<base_url>, or --captioner none")
 
 
 def _read_captions(path: str) -> tuple[dict[str, str], list]:
@@ -124,6 +159,7 @@ def _prepare(argv: Sequence[str]) -> int:
     rejected_video = _rejected_video_settings(args)
 
     config = PrepareConfig(perturber=args.perturber, openai_model=args.openai_model, base_url=args.base_url, max_concurrency=args.max_concurrency,
+                           captioner=args.captioner, caption_frames=args.caption_frames,
                            materialize_rejected_videos=args.materialize_rejected_videos, rejected_video=rejected_video, num_frames=args.num_frames,
                            seed=args.seed, frames_fps=args.frames_fps)
     try:
@@ -162,6 +198,9 @@ class TrainArguments:
     overwrite: bool = field(default=False, metadata={"help": "Write into a non-empty --output_dir that is not an earlier training run."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Start over in an --output_dir of an earlier run: its checkpoints and "
                                                                        "recorded data and model identity (panodpo_run.json) are discarded."})
+    preset: str | None = field(default=None, metadata={"help": "A named objective (panodpo/presets.py): sets every objective field "
+                                                               "(loss_type, the term weights, anchor_margin, rejected_video_strategy); "
+                                                               "flags given explicitly win.", "choices": list(PRESETS)})
 
 
 def _train_paths(argv: Sequence[str]) -> argparse.Namespace:
@@ -174,7 +213,31 @@ def _train_paths(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--split", default="train")
     p.add_argument("--overwrite", nargs="?", const="true", default="false")
     p.add_argument("--overwrite_output_dir", "--overwrite-output-dir", nargs="?", const="true", default="false")
+    p.add_argument("--preset", default=None)
     return p.parse_known_args(list(argv))[0]
+
+
+def with_preset(argv: Sequence[str]) -> list[str]:
+    """``argv`` with its ``--preset NAME`` expanded: the preset's flags first, then the user's, whose
+    explicit values win (argparse keeps a flag's last value). No preset: ``argv`` unchanged.
+
+    >>> with_preset(["--preset", "mdpo", "--anchor_loss_weight", "0.5"])[-4:]
+    ['--preset', 'mdpo', '--anchor_loss_weight', '0.5']
+    >>> "--anchor_loss_weight" in with_preset(["--preset", "mdpo"])
+    True
+    """
+    name = _train_paths_preset(argv)
+    if name is None:
+        return list(argv)
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}", f"--preset {name}", f"choose one of {', '.join(PRESETS)}")
+    return preset_argv(name) + list(argv)
+
+
+def _train_paths_preset(argv: Sequence[str]) -> str | None:
+    p = CliParser(prog="panodpo train", add_help=False)
+    p.add_argument("--preset", default=None)
+    return p.parse_known_args(list(argv))[0].preset
 
 
 def _is_true(value: object) -> bool:
@@ -212,6 +275,8 @@ def _validate_train(paths: argparse.Namespace) -> None:
     check_local_or_hub(paths.data, f"--data {paths.data}", "dataset", _preference_data_problem(paths.split))
     if paths.media_root:
         existing_dir(paths.media_root, "--media_root", "give the folder relative video paths are under")
+    if paths.preset is not None and paths.preset not in PRESETS:
+        raise UserError(f"unknown preset {paths.preset!r}", f"--preset {paths.preset}", f"choose one of {', '.join(PRESETS)}")
     overwrite = _is_true(paths.overwrite) or _is_true(paths.overwrite_output_dir)
     check_output_dir(paths.output_dir, "--output_dir", TRAIN_MARKERS, overwrite, "panodpo train")
     require_extra(TRAIN_EXTRA, "panodpo train")
@@ -460,19 +525,28 @@ def _train(argv: Sequence[str]) -> int:
     return 0
 
 
-def _run_training(argv: list[str], main_process: bool) -> None:
-    from transformers import AutoModelForImageTextToText, AutoProcessor, HfArgumentParser
+def parse_train_args(argv: Sequence[str]) -> tuple[TrainArguments, Any]:
+    """``panodpo train``'s flags as (TrainArguments, PanoDPOConfig), a ``--preset`` expanded first
+    (explicit flags win over it); a bad flag or value is one line, as every CLI error."""
+    from transformers import HfArgumentParser
 
     from temrobbench.cli.contract import one_line_errors
 
     from panodpo.config import PanoDPOConfig
+
+    parser = one_line_errors(HfArgumentParser((TrainArguments, PanoDPOConfig), prog="panodpo train",
+                                              description="Train a PanoDPO adapter: every PanoDPOConfig / DPOConfig / TrainingArguments field is a flag."))
+    return tuple(parser.parse_args_into_dataclasses(args=with_preset(argv)))  # type: ignore[return-value]
+
+
+def _run_training(argv: list[str], main_process: bool) -> None:
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
     from panodpo.lora import default_lora_config
     from panodpo.media import MediaOutsideRoot
     from panodpo.trainer import PanoDPOTrainer
 
-    parser = one_line_errors(HfArgumentParser((TrainArguments, PanoDPOConfig), prog="panodpo train",
-                                              description="Train a PanoDPO adapter: every PanoDPOConfig / DPOConfig / TrainingArguments field is a flag."))
-    script, config = parser.parse_args_into_dataclasses(args=argv)
+    script, config = parse_train_args(argv)
     start_over = script.overwrite_output_dir
     resume = resolve_resume(config.output_dir, config.resume_from_checkpoint, start_over, say=main_process)
     identity = {"data": data_identity(script.data, script.split), "model": model_identity(script.model)}

@@ -1,9 +1,10 @@
-"""Batches of PanoDPO examples: the 4 sequences of every example, tokenized with their videos.
+"""Batches of PanoDPO examples: the (up to) 5 sequences of every example, tokenized with their videos.
 
 Like TRL's vision collator, videos are decoded and tokenized on the fly (preprocessing a whole
 video dataset upfront is impractical). The batch is kind-major: all chosen sequences, then all
-rejected, then chosen given the rejected video, then chosen given the misleading question, with
-the kinds whose loss weight is 0 left out.
+rejected, then chosen given the rejected video, then chosen given the misleading question, then
+rejected given the rejected video (VistaDPO's instance-level term), with the kinds whose loss
+weight is 0 left out.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ import torch
 from trl.trainer.utils import flush_left
 
 from temrobbench.evaluation.frames import SampledFrames
-from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
+from temrobbench.processor_inputs import adds_special_tokens, chat_prompt, video_kwargs
 from temrobbench.prompt import video_chat_messages
 
 from panodpo.data.sharegptvideo import VIDEO_PLACEHOLDER, clean_prompt  # noqa: F401 - re-exported (VIDEO_PLACEHOLDER too)
-from panodpo.loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJECTED, active_rows
+from panodpo.loss import CHOSEN, CHOSEN_REJECTED_QUESTION, CHOSEN_REJECTED_VIDEO, REJECTED, REJECTED_REJECTED_VIDEO, active_rows
 from panodpo.media import load_frames
 from panodpo.rejected_videos import RejectedVideoSettings
 from panodpo.shared_prefix import group_prefix_length
 
 _TEXT_KEYS = {"input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids"}
+#: The kinds of sequence with the real video v and with the rejected video v': each set of an
+#: example shares its video's prefix (the groups of the shared-prefix tree).
+_WITH_VIDEO = (CHOSEN, REJECTED, CHOSEN_REJECTED_QUESTION)
+_WITH_REJECTED_VIDEO = (CHOSEN_REJECTED_VIDEO, REJECTED_REJECTED_VIDEO)
 
 
 
@@ -44,6 +49,7 @@ class PanoDPOCollator:
     num_frames: int = 8
     video_loss_weight: float = 1.0
     text_loss_weight: float = 1.0
+    instance_loss_weight: float = 0.0
     rejected_video: RejectedVideoSettings = field(default_factory=RejectedVideoSettings)
     seed: int = 0
     media_root: str | None = None
@@ -56,9 +62,10 @@ class PanoDPOCollator:
     #: ``pixel_values_videos`` are left out.
     share_video_encoding: bool = False
     #: Set by the trainer where the shared prefix applies (:mod:`panodpo.shared_prefix`): the batch
-    #: also carries ``shared_prefix``: per example, the rows that share its video (y_w|q, y_l|q,
-    #: y_w|q'), the length of their common prefix and that prefix's model inputs (its ids and its
-    #: video), plus the other rows (y_w|v', and any group that cannot share) tokenized on their own.
+    #: also carries ``shared_prefix``: per example, the groups of rows that share a video (y_w|q,
+    #: y_l|q, y_w|q' with v; y_w|v', y_l|v' with v' when the instance-level term is on), the length of
+    #: each group's common prefix and that prefix's model inputs (its ids and its video), plus the
+    #: other rows (a group of one, e.g. y_w|v' alone, and any group that cannot share) on their own.
     share_prefix: bool = False
     #: The training epoch v' is drawn for (not a dataclass field: it is no setting, and keys no
     #: cache). The trainer sets it at the start of every epoch when the reference is live; with a
@@ -69,6 +76,10 @@ class PanoDPOCollator:
     #: the plain path; once it passed, the trainer turns this off, and each batch holds its videos
     #: once (the prefixes' and the solo rows') instead of twice.
     carry_plain_video = True
+    #: Processor arguments for the model the trainer trains (not a field: the trainer sets them from the
+    #: model, :func:`temrobbench.processor_inputs.token_type_switches`): token types the model needs and
+    #: its processor returns only when asked (Cosmos3 Edge's ``mm_token_type_ids``).
+    processor_switches = {}  # noqa: RUF012 - replaced per collator by the trainer, never mutated
 
     def __post_init__(self) -> None:
         self._frames: OrderedDict[str, list] = OrderedDict()
@@ -90,7 +101,8 @@ class PanoDPOCollator:
     def from_config(cls, processor: Any, args: Any, media_root: str | None = None) -> "PanoDPOCollator":
         return cls(
             processor=processor, num_frames=args.num_frames, video_loss_weight=args.video_loss_weight,
-            text_loss_weight=args.text_loss_weight, rejected_video=args.rejected_video, seed=args.seed,
+            text_loss_weight=args.text_loss_weight, instance_loss_weight=getattr(args, "instance_loss_weight", 0.0),
+            rejected_video=args.rejected_video, seed=args.seed,
             media_root=media_root, video_column=args.video_column, frame_cache_size=args.frame_cache_size, max_length=args.max_length,
         )
 
@@ -101,17 +113,16 @@ class PanoDPOCollator:
 
     @property
     def rows(self) -> list[int]:
-        return active_rows(self.video_loss_weight, self.text_loss_weight)
+        return active_rows(self.video_loss_weight, self.text_loss_weight, self.instance_loss_weight)
 
     def _prompt_text(self, question: str) -> str:
         # The evaluation adapter's messages and switches: a training prompt is an evaluation prompt.
-        return self.processor.apply_chat_template(video_chat_messages(question), add_generation_prompt=True, tokenize=False,
-                                                  **template_switches(self.processor))
+        return chat_prompt(self.processor, video_chat_messages(question))
 
     def _prompt_inputs(self, questions: list[str], videos: list, **kwargs: Any) -> dict[str, Any]:
         texts = [self._prompt_text(q) for q in questions]
-        return self.processor(text=texts, **video_kwargs(videos), padding=True, return_tensors="pt",
-                              add_special_tokens=adds_special_tokens(self.processor.tokenizer, texts[0]), **kwargs)
+        return self.processor(text=texts, **video_kwargs(videos, self.processor), **self.processor_switches, padding=True,
+                              return_tensors="pt", add_special_tokens=adds_special_tokens(self.processor.tokenizer, texts[0]), **kwargs)
 
     def _tokenize(self, sequences: list[tuple[str, list, str]]) -> dict[str, Any]:
         """(question, frames, response) sequences as one batch: left-aligned, right-padded, with
@@ -156,19 +167,19 @@ class PanoDPOCollator:
         return sorted(ids)
 
     def _shared_prefix(self, output: dict[str, Any], sequences: list[tuple[str, list, str]], batch: int) -> dict[str, Any]:
-        """The shared-prefix layout of a batch (see the ``share_prefix`` field): per example, the rows
-        with its video v, their common prefix's length and model inputs; the rest as ``solo``."""
+        """The shared-prefix layout of a batch (see the ``share_prefix`` field): per example and video
+        (v, then v'), the rows with that video, their common prefix's length and model inputs; the
+        rest (a video's only row, a group that cannot share) as ``solo``."""
         position = {row: k for k, row in enumerate(self.rows)}
-        shared_kinds = [row for row in self.rows if row != CHOSEN_REJECTED_VIDEO]
+        kind_groups = [[row for row in self.rows if row in kinds] for kinds in (_WITH_VIDEO, _WITH_REJECTED_VIDEO)]
         forbidden = self._multimodal_token_ids()
         ids, mask, completion = output["input_ids"], output["attention_mask"], output["completion_mask"]
         # Per-token type inputs (Qwen's and Molmo2's mm_token_type_ids, Gemma's token_type_ids): nonzero
         # marks a multimodal token, which must stay in the prefix with the rest of its block.
         types = [v for k, v in output.items() if k.endswith("token_type_ids") and torch.is_tensor(v) and v.shape == ids.shape]
-        groups, lengths, prefixes = [], [], []
-        solo = [position[CHOSEN_REJECTED_VIDEO] * batch + i for i in range(batch)] if CHOSEN_REJECTED_VIDEO in position else []
-        for i in range(batch):
-            rows = [position[kind] * batch + i for kind in shared_kinds]
+        groups, lengths, prefixes, solo = [], [], [], []
+        for i, kinds in ((i, kinds) for kinds in kind_groups if kinds for i in range(batch)):
+            rows = [position[kind] * batch + i for kind in kinds]
             length = group_prefix_length(ids, mask, completion, rows, forbidden, types) if len(rows) > 1 else 0
             prefix = None
             if length:
@@ -198,12 +209,15 @@ class PanoDPOCollator:
             chosen, rejected = response_text(example["chosen"]) + eos, response_text(example["rejected"]) + eos
             per_kind[CHOSEN].append((question, frames, chosen))
             per_kind[REJECTED].append((question, frames, rejected))
-            if CHOSEN_REJECTED_VIDEO in per_kind:
+            if CHOSEN_REJECTED_VIDEO in per_kind or REJECTED_REJECTED_VIDEO in per_kind:
                 rejected_video = self.rejected_video.make(frames, seed=self.seed, example_id=example_id, epoch=self.epoch)
                 # v' is shown at the sampled times of v: same timing, edited content.
                 rejected_video = SampledFrames(rejected_video)
                 rejected_video.video_metadata = getattr(frames, "video_metadata", None)
-                per_kind[CHOSEN_REJECTED_VIDEO].append((question, rejected_video, chosen))
+                if CHOSEN_REJECTED_VIDEO in per_kind:
+                    per_kind[CHOSEN_REJECTED_VIDEO].append((question, rejected_video, chosen))
+                if REJECTED_REJECTED_VIDEO in per_kind:
+                    per_kind[REJECTED_REJECTED_VIDEO].append((question, rejected_video, rejected))
             if CHOSEN_REJECTED_QUESTION in per_kind:
                 if not misleading:
                     raise ValueError(f"example {example_id!r}: no rejected_prompt (run `panodpo prepare`, or set text_loss_weight=0)")
@@ -211,7 +225,7 @@ class PanoDPOCollator:
         sequences = [entry for row in self.rows for entry in per_kind[row]]
         # Distinct videos: v of every example, then v' of every example; each sequence's index into them.
         batch = len(examples)
-        video_of_kind = {CHOSEN: 0, REJECTED: 0, CHOSEN_REJECTED_VIDEO: batch, CHOSEN_REJECTED_QUESTION: 0}
+        video_of_kind = {CHOSEN: 0, REJECTED: 0, CHOSEN_REJECTED_VIDEO: batch, CHOSEN_REJECTED_QUESTION: 0, REJECTED_REJECTED_VIDEO: batch}
         video_index = torch.tensor([video_of_kind[row] + i for row in self.rows for i in range(batch)])
         output = self._tokenize(sequences)
         if self.share_prefix:
@@ -221,12 +235,13 @@ class PanoDPOCollator:
                 keep = {"input_ids", "attention_mask", "completion_mask", "shared_prefix"}
                 output = {k: v for k, v in output.items() if k in keep or (k.endswith("token_type_ids") and torch.is_tensor(v))}
         if self.share_video_encoding and "pixel_values_videos" in output:
-            distinct = [(q, v) for q, v, _ in per_kind[CHOSEN]] + [(q, v) for q, v, _ in per_kind.get(CHOSEN_REJECTED_VIDEO, [])]
+            with_rejected_video = next((per_kind[k] for k in _WITH_REJECTED_VIDEO if k in per_kind), [])
+            distinct = [(q, v) for q, v, _ in per_kind[CHOSEN]] + [(q, v) for q, v, _ in with_rejected_video]
             videos = self._prompt_inputs([q for q, _ in distinct], [v for _, v in distinct])
             del output["pixel_values_videos"]  # the model encodes the distinct videos instead
             output["video_inputs"] = {k: v for k, v in videos.items() if k not in _TEXT_KEYS}
             output["video_index"] = video_index
-        if all("ref_logps" in e for e in examples):  # precomputed reference log-probs, (4, B)
+        if all("ref_logps" in e for e in examples):  # precomputed reference log-probs, (5, B)
             output["ref_logps"] = torch.tensor([e["ref_logps"] for e in examples], dtype=torch.float32).T.contiguous()
         return output
 

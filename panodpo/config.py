@@ -1,4 +1,5 @@
-"""PanoDPOConfig: DPOConfig plus the video- and question-conditioned terms (docs/design.md, "The PanoDPO loss")."""
+"""PanoDPOConfig: DPOConfig plus the video- and question-conditioned terms (docs/design.md, "The PanoDPO loss") and the
+field's other video preference terms (docs/training.md, "Objectives")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from trl import DPOConfig
 
+from panodpo.loss import check_loss_types, needs_rejected_video
 from panodpo.rejected_videos import STRATEGIES, RejectedVideoSettings
 
 
@@ -24,15 +26,16 @@ def _launched_without_accelerator() -> bool:
 
 #: DPOConfig fields PanoDPO does not implement: the one value each may take, and why. A config with
 #: another value is refused (never silently ignored). Every other DPOConfig field is honoured; the
-#: table of where is tests/panodpo/test_config_fields.py.
+#: table of where is tests/panodpo/test_config_fields.py. ``loss_type`` is checked on its own: every
+#: pairwise type is honoured, the others refused (panodpo.loss.REFUSED_LOSS_TYPES says why).
 REFUSED_DPO_FIELDS: dict[str, tuple[Any, str]] = {
-    "loss_type": (["sigmoid"], "PanoDPO is defined on the sigmoid DPO loss"),
     "use_weighting": (False, "WPO weighting is not defined for PanoDPO's terms"),
     "ld_alpha": (None, "LD-DPO's length desensitization is not defined for PanoDPO's terms"),
     "f_divergence_type": ("reverse_kl", "PanoDPO is defined on the reverse-KL (standard) DPO reward"),
     "f_alpha_divergence_coef": (0.5, "it only applies with f_divergence_type='alpha_divergence', which PanoDPO does not support"),
-    "label_smoothing": (0.0, "TRL's sigmoid loss takes no label smoothing (only the robust, exo_pair and aot losses do), so it would do nothing"),
-    "discopop_tau": (0.05, "it only applies with loss_type='discopop', which PanoDPO does not support"),
+    "label_smoothing": (0.0, "only the robust and exo_pair loss types take it (TRL's aot does too, which PanoDPO refuses): with "
+                             "the others it would do nothing"),
+    "discopop_tau": (0.05, "it only applies with loss_type='discopop'"),
     "dataset_num_proc": (None, "PanoDPO prepares no dataset upfront: videos are decoded and tokenized by the collator "
                                "(use dataloader_num_workers to run it in parallel)"),
     "truncation_mode": ("keep_start", "PanoDPO truncates responses, never prompts (a cut prompt would drop visual tokens): "
@@ -51,7 +54,9 @@ class PanoDPOConfig(DPOConfig):
     r"""Configuration of [`PanoDPOTrainer`]: every [`~trl.DPOConfig`] field, plus PanoDPO's.
 
     Weights of 0 drop a term and its sequences from the forward: ``video_loss_weight=0`` is the
-    paper's "w/o DPOv" ablation, ``text_loss_weight=0`` "w/o DPOt", both 0 vanilla DPO.
+    paper's "w/o DPOv" ablation, ``text_loss_weight=0`` "w/o DPOt", both 0 vanilla DPO. The field's other
+    terms (VistaDPO's instance-level video term, mDPO's anchor) are off by default; named presets
+    set every objective field at once (:meth:`from_preset`, :mod:`panodpo.presets`).
 
     Defaults follow the paper where it states them: beta 0.1, learning rate 1e-5, 3 epochs, cosine
     schedule with 10% warm-up (the paper's batch of 64 is ``per_device_train_batch_size`` x
@@ -60,6 +65,9 @@ class PanoDPOConfig(DPOConfig):
     >>> config = PanoDPOConfig(output_dir="out", video_loss_weight=0.0)
     >>> config.beta, config.text_loss_weight, config.rejected_video_strategy
     (0.1, 1.0, 'shuffle')
+    >>> mdpo = PanoDPOConfig.from_preset("mdpo", output_dir="out", anchor_margin=0.5)
+    >>> mdpo.text_loss_weight, mdpo.anchor_loss_weight, mdpo.anchor_margin, mdpo.rejected_video_strategy
+    (0.0, 1.0, 0.5, 'random_resized_crop')
     """
 
     learning_rate: float = field(default=1e-5, metadata={"help": "Initial AdamW learning rate (paper: 1e-5)."})
@@ -84,12 +92,23 @@ class PanoDPOConfig(DPOConfig):
         default=1.0,
         metadata={"help": "lambda_t, weight of the question-conditioned term (chosen | real question vs. chosen | misleading question). 0 drops it."},
     )
+    instance_loss_weight: float = field(
+        default=0.0,
+        metadata={"help": "lambda_i, weight of VistaDPO's instance-level video term (chosen | real video vs. rejected | rejected "
+                          "video: one more sequence, y_l|v',q). 0 (default) drops it."},
+    )
+    anchor_loss_weight: float = field(
+        default=0.0,
+        metadata={"help": "lambda_a, weight of mDPO's anchor -log sigmoid(beta * (log pi - log ref)(chosen) - anchor_margin): keeps "
+                          "the chosen answer's reward above the margin (no extra sequence). 0 (default) drops it."},
+    )
+    anchor_margin: float = field(default=0.0, metadata={"help": "delta, the anchor's margin (mDPO: 0)."})
     rejected_video_strategy: str = field(
         default="shuffle",
         metadata={"help": "How the rejected video v' is made from the sampled frames: shuffle, crop (a share of each frame's area "
                           "blanked at a random place per frame) or replace (the paper's), or zoom (one window of every frame scaled "
                           "back to full size), shuffle_segments / swap_segments (events reordered as blocks / one adjacent pair of "
-                          "events swapped). v' is seeded by (seed, example id, epoch) and drawn anew each epoch with a live "
+                          "events swapped), random_resized_crop (mDPO's: one window of 1 to 20 percent of the area, scaled back). v' is seeded by (seed, example id, epoch) and drawn anew each epoch with a live "
                           "reference; with precompute_ref_log_probs=True it is fixed (epoch 0's), since its reference log-prob "
                           "is computed once.", "choices": list(STRATEGIES)},
     )
@@ -113,6 +132,15 @@ class PanoDPOConfig(DPOConfig):
                           "batch is checked against the plain path."},
     )
     video_column: str = field(default="video", metadata={"help": "Dataset column holding the video (file, frames folder, or Video feature)."})
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "PanoDPOConfig":
+        """The config of preset ``name`` (:data:`panodpo.presets.PRESETS`: ``dpo``, ``panodpo``,
+        ``panodpo-no-dpov``, ``panodpo-no-dpot``, ``mdpo``, ``vistadpo-instance``), every field given
+        in ``overrides`` (``output_dir`` too) taking precedence over the preset's value."""
+        from panodpo.presets import preset_fields
+
+        return cls(**{**preset_fields(name), **overrides})
 
     @property
     def rejected_video(self) -> RejectedVideoSettings:
@@ -157,18 +185,26 @@ class PanoDPOConfig(DPOConfig):
             # and the run looks fine. Measured: 2 processes then end 3e-2 away from 1 process.
             self.use_cpu = True
         super().__post_init__()
-        if self.video_loss_weight < 0 or self.text_loss_weight < 0:
-            raise ValueError("video_loss_weight and text_loss_weight must be >= 0")
+        for name in ("video_loss_weight", "text_loss_weight", "instance_loss_weight", "anchor_loss_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
+        check_loss_types(self.loss_type)  # one line naming the type and why, for one that cannot apply
         self.rejected_video  # validates the rejected-video settings (one definition: RejectedVideoSettings)
         if self.num_frames < 1:
             raise ValueError("num_frames must be >= 1")
         for name, (accepted, why) in REFUSED_DPO_FIELDS.items():
             if self.sync_ref_model and name in ("ref_model_mixup_alpha", "ref_model_sync_steps"):
                 continue  # honoured then, by TRL's SyncRefModelCallback
+            if name == "label_smoothing" and {"robust", "exo_pair"} & set(self.loss_type):
+                continue  # honoured then, by those loss types
+            if name == "discopop_tau" and "discopop" in self.loss_type:
+                continue
             if getattr(self, name) != accepted:
                 raise ValueError(f"PanoDPO does not support {name}={getattr(self, name)!r} (only {accepted!r}): {why}")
-        if self.dataloader_persistent_workers and self.dataloader_num_workers > 0 and self.video_loss_weight > 0 \
-                and not self.precompute_ref_log_probs:
+        if "exo_pair" in self.loss_type and not 0 < self.label_smoothing < 1:
+            raise ValueError("loss_type 'exo_pair' needs 0 < label_smoothing < 1 (the EXO paper recommends 1e-3)")
+        if self.dataloader_persistent_workers and self.dataloader_num_workers > 0 \
+                and needs_rejected_video(self.video_loss_weight, self.instance_loss_weight) and not self.precompute_ref_log_probs:
             raise ValueError("dataloader_persistent_workers=True keeps the first epoch's collator in the workers, so v' would not "
                              "be drawn anew each epoch: set dataloader_persistent_workers=False, or precompute_ref_log_probs=True "
                              "(v' fixed)")

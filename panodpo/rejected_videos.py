@@ -16,7 +16,13 @@ and this project's:
   shuffled (frames of one segment stay together): an edited video whose events are reordered, the
   harder rejected video of the mini reproduction (one segment per event);
 - ``swap_segments``: the same segments with exactly one adjacent pair swapped: the smallest
-  reordering, shaped like the benchmark's light edit (the hardest rejected video of these).
+  reordering, shaped like the benchmark's light edit (the hardest rejected video of these);
+
+and mDPO's (luka-group/mDPO, ``bunny/modeling_bunny_phi.py``, ``crop_images``: torchvision's
+``RandomResizedCrop(scale=(0.01, 0.2))`` of the image), for video:
+
+- ``random_resized_crop``: one window of 1-20% of the frame's area (aspect ratio between 3/4 and
+  4/3, torchvision's sampling) at the same place in every frame, scaled back to the full size.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import numpy as np
 
 #: Every rejected-video strategy: the one list the training config's choices, ``panodpo prepare``'s
 #: flags and the docs take.
-STRATEGIES = ("shuffle", "crop", "replace", "zoom", "shuffle_segments", "swap_segments")
+STRATEGIES = ("shuffle", "crop", "replace", "zoom", "shuffle_segments", "swap_segments", "random_resized_crop")
 
 
 def example_rng(seed: int, example_id: str, epoch: int = 0) -> random.Random:
@@ -157,6 +163,50 @@ def swap_segments(frames: Sequence[np.ndarray], num_segments: int, rng: random.R
     return _concatenate(segments, order), order
 
 
+#: mDPO's crop: the share of the area kept, and the aspect ratios (torchvision's RandomResizedCrop defaults).
+MDPO_CROP_SCALE = (0.01, 0.2)
+MDPO_CROP_RATIO = (3 / 4, 4 / 3)
+
+
+def resized_crop_window(height: int, width: int, rng: random.Random, scale: tuple[float, float] = MDPO_CROP_SCALE,
+                        ratio: tuple[float, float] = MDPO_CROP_RATIO) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of a window drawn as torchvision's ``RandomResizedCrop.get_params``
+    draws it (area share uniform in ``scale``, log aspect ratio uniform in ``ratio``, 10 tries, then a
+    centre crop), from ``rng``; a side is at least 1 pixel (tiny test frames).
+
+    >>> top, left, h, w = resized_crop_window(100, 200, random.Random(0))
+    >>> 0.01 * 100 * 200 * 0.8 <= h * w <= 0.2 * 100 * 200 * 1.2 and top + h <= 100 and left + w <= 200
+    True
+    """
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = max(1, round(math.sqrt(target_area * aspect)))
+        h = max(1, round(math.sqrt(target_area / aspect)))
+        if w <= width and h <= height:
+            return rng.randint(0, height - h), rng.randint(0, width - w), h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, round(width / min(ratio))
+    elif in_ratio > max(ratio):
+        h, w = height, round(height * max(ratio))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def random_resized_crop_frames(frames: Sequence[np.ndarray], rng: random.Random) -> tuple[list[np.ndarray], tuple[int, int, int, int]]:
+    """The ``random_resized_crop`` strategy (mDPO's corruption, for video): one window of 1-20% of
+    the area, the same in every frame (a video of one small region, as mDPO's image is one), scaled
+    back to the frame size; returns the frames and the window."""
+    h, w = frames[0].shape[:2]
+    top, left, ch, cw = resized_crop_window(h, w, rng)
+    out = [cv2.resize(np.ascontiguousarray(f[top : top + ch, left : left + cw]), (w, h), interpolation=cv2.INTER_LINEAR) for f in frames]
+    return out, (top, left, ch, cw)
+
+
 @dataclass(frozen=True)
 class RejectedVideoSettings:
     """How v' is made from the sampled frames: the one definition the training config, the
@@ -167,7 +217,7 @@ class RejectedVideoSettings:
     >>> RejectedVideoSettings("flip")
     Traceback (most recent call last):
     ...
-    ValueError: rejected_video_strategy must be one of shuffle, crop, replace, zoom, shuffle_segments, swap_segments, not 'flip'
+    ValueError: rejected_video_strategy must be one of shuffle, crop, replace, zoom, shuffle_segments, swap_segments, random_resized_crop, not 'flip'
     """
 
     strategy: str = "shuffle"
@@ -219,4 +269,6 @@ def make_rejected_video(
         return shuffle_segments(frames, num_segments, rng)[0]
     if strategy == "swap_segments":
         return swap_segments(frames, num_segments, rng)[0]
+    if strategy == "random_resized_crop":
+        return random_resized_crop_frames(frames, rng)[0]
     raise ValueError(f"unknown rejected_video_strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")

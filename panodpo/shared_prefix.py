@@ -12,7 +12,9 @@ answer. Instead of running each of them in full, the language model runs
 Gradients flow from the branches into the prefix through the recorded keys and values, so the
 log-probabilities and their gradients equal the plain forward's (tested over the family matrix,
 with gradient checkpointing on and off). Vanilla DPO (both extra weights 0) shares the whole
-prompt between chosen and rejected the same way. y_w|v',q is computed in full: its video differs.
+prompt between chosen and rejected the same way. y_w|v',q is computed in full (its video differs),
+unless VistaDPO's instance-level term adds y_l|v',q: the two then form a second group of the
+example, sharing the v' prefix, so v' is run through the language model once as well.
 
 Why a cache rather than a packed sequence with a tree attention mask: the model computes its own
 positions from the cache (M-RoPE families keep their ``rope_deltas`` from the prefix forward), its
@@ -36,6 +38,8 @@ from typing import Any, Iterator, Sequence
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
+
+from temrobbench.rope_positions import full_forward_positions, rope_index_function  # noqa: F401 - re-exported for the trainer
 
 __all__ = ["SharedPrefixUnsupported", "RecordingCache", "branch_cache", "keep_cache_under_checkpointing", "cache_kwarg",
            "unsupported_reason", "group_prefix_length", "tree_token_count"]
@@ -211,38 +215,9 @@ def tree_token_count(attention_mask: torch.Tensor, groups: Sequence[Sequence[int
     return total
 
 
-_FULL_ROW_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
-
-
-def rope_index_function(model: torch.nn.Module) -> Any:
-    """The model's own multimodal position function (``get_rope_index``: M-RoPE and its
-    relatives), or None for models whose positions are the token indices."""
-    for owner in (getattr(model, "model", None), model):
-        fn = getattr(owner, "get_rope_index", None) if owner is not None else None
-        if callable(fn):
-            return fn
-    return None
-
-
 def branch_position_ids(rope_index: Any, rows_inputs: dict[str, torch.Tensor], prefix: dict[str, Any], rows: int, start: int) -> torch.Tensor | None:
-    """Positions of the branch tokens (from ``start``), computed by the model's own position
-    function over the full rows, exactly as the plain forward computes them.
-
-    A model continuing from a cache derives its positions from what it kept of the prefix (Qwen's
-    ``rope_deltas``), which is not always what a full forward gives: transformers 5.24's
-    Qwen2.5-VL places the text after a long video at the video's spatial extent in a full forward
-    but after its last temporal position when continuing (seen at 13 s per temporal grid). The
-    branch takes the full forward's positions, so the two paths agree."""
-    if rope_index is None:
-        return None
-    parameters = inspect.signature(rope_index).parameters
-    takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    kwargs: dict[str, Any] = {k: v for k, v in rows_inputs.items() if k in parameters}
-    for key, value in prefix.items():  # the one video's grids and timings, once per row
-        if key in _FULL_ROW_KEYS or key.startswith("pixel_values") or not torch.is_tensor(value):
-            continue
-        if key in parameters or (takes_any and ("grid" in key or key.startswith("second_per_grid"))):
-            kwargs[key] = torch.cat([value] * rows, dim=0)
-    positions = rope_index(**kwargs)
-    positions = positions[0] if isinstance(positions, tuple) else positions
-    return positions[..., start:]
+    """Positions of the branch tokens (from ``start``), as the plain forward over the full rows
+    computes them (:func:`temrobbench.rope_positions.full_forward_positions`): a model continuing
+    from a cache would derive its own, which transformers 5.24's Qwen2.5-VL places differently
+    after a long video."""
+    return full_forward_positions(rope_index, rows_inputs, prefix, rows, start)

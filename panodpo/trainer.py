@@ -1,4 +1,5 @@
-"""PanoDPOTrainer: TRL's DPOTrainer with videos and the two conditional-preference terms.
+"""PanoDPOTrainer: TRL's DPOTrainer with videos, the two conditional-preference terms, and the
+field's other video preference terms (docs/training.md, "Objectives").
 
 Subclassed, not copied. What each override replaces and why:
 
@@ -7,14 +8,15 @@ Subclassed, not copied. What each override replaces and why:
 - ``_prepare_dataset`` / ``_set_signature_columns_if_needed``: the dataset stays as is (videos
   are decoded and tokenized on the fly by the collator, as TRL does for image datasets), and the
   raw columns the collator reads are kept.
-- ``_precompute_ref_logps`` / ``compute_ref_log_probs``: 4 reference log-probs per example
-  instead of 2, in a ``ref_logps`` column cached on disk like TRL's (keyed by the dataset's and
-  the model's fingerprints, the run's data and model identity when given, and the collator's
-  settings, so a rerun or a resumed run reuses it, and a run of another model never does);
+- ``_precompute_ref_logps`` / ``compute_ref_log_probs``: 5 reference log-probs per example
+  instead of 2 (one per kind of sequence, 0 for a dropped kind), in a ``ref_logps`` column cached
+  on disk like TRL's (keyed by the dataset's and the model's fingerprints, the run's data and
+  model identity when given, and the collator's settings, so a rerun or a resumed run reuses it, and a run of another model never does);
   training then runs no reference forward.
-- ``_compute_loss``: one policy forward over the (up to) 4 sequences of every example (one
+- ``_compute_loss``: one policy forward over the (up to) 5 sequences of every example (one
   reference forward before it unless precomputed), and the loss of
-  :func:`panodpo.loss.panodpo_loss`, logging loss, reward margin and accuracy per term.
+  :func:`panodpo.loss.panodpo_loss` (TRL's pairwise loss types and ``loss_weights`` applied to each
+  term), logging loss, reward margin and accuracy per term.
 - ``create_model_card`` and ``_save``: the card from ``temrobbench/hub/templates/model_card.md.j2``, written into
   ``output_dir`` and into every folder a model is saved to (``save_model(dir)``, checkpoints),
   replacing the generic card PEFT writes next to the adapter.
@@ -43,12 +45,14 @@ from trl.models import prepare_deepspeed
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import use_adapter
 
+from temrobbench.processor_inputs import token_type_switches
 from temrobbench.reference import BIBTEX, PAPER_TITLE
 
 from panodpo.collator import PanoDPOCollator
 from panodpo.config import PanoDPOConfig
-from panodpo.loss import active_rows, panodpo_loss
+from panodpo.loss import NUM_KINDS, active_rows, panodpo_loss
 from panodpo.model_parts import freeze_vision_tower, lora_targets_missed
+from temrobbench.family_support import check_family
 from panodpo.shared_encoding import FrozenEncoderReuse, features_per_sequence, frozen_encoder_modules, shared_video_encoder
 from panodpo.shared_prefix import (
     RecordingCache,
@@ -64,6 +68,32 @@ from panodpo.shared_prefix import (
 logger = logging.getLogger(__name__)
 
 _NON_MODEL_KEYS = {"completion_mask", "ref_logps", "video_inputs", "video_index", "shared_prefix"}
+
+
+#: What MoE text configs call their routed-expert count, besides ``num_experts``.
+_EXPERT_COUNT_NAMES = ("n_routed_experts", "num_local_experts", "moe_num_experts")
+
+
+@contextlib.contextmanager
+def _expert_count_for_trl(model: Any, enabled: bool):
+    """Expose the routed-expert count as ``text_config.num_experts`` for one forward.
+
+    TRL 1.16's fused forward computes the router load-balancing loss with ``text_config.num_experts``;
+    DeepSeek-style MoE configs (GLM-5-Next, Kimi-K2.5's DeepSeek-V3 text model) name it
+    ``n_routed_experts`` and the forward fails with AttributeError. The alias is set on the config
+    instance for the forward only (never saved with the model)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = getattr(base, "module", base)  # DDP
+    text_config = base.config.get_text_config()
+    alias = next((name for name in _EXPERT_COUNT_NAMES if getattr(text_config, name, None) is not None), None)
+    if not enabled or getattr(text_config, "num_experts", None) is not None or alias is None:
+        yield
+        return
+    text_config.__dict__["num_experts"] = getattr(text_config, alias)
+    try:
+        yield
+    finally:
+        text_config.__dict__.pop("num_experts", None)
 
 
 class RejectedVideoEpoch(TrainerCallback):
@@ -159,8 +189,10 @@ class PanoDPOTrainer(DPOTrainer):
             if not isinstance(model, str):
                 raise ValueError("pass processing_class= (the model's processor)")
             processing_class = AutoProcessor.from_pretrained(model)
+        if not isinstance(model, str):
+            check_family(model, training=True, subject=type(model).__name__)
         # Set before super().__init__, which may precompute reference log-probs with them.
-        self.rows = active_rows(args.video_loss_weight, args.text_loss_weight)
+        self.rows = active_rows(args.video_loss_weight, args.text_loss_weight, args.instance_loss_weight)
         self.media_root = media_root
         self.dataset_name = dataset_name  # named in the model card (a hub id or a folder)
         self.run_identity = run_identity
@@ -171,6 +203,8 @@ class PanoDPOTrainer(DPOTrainer):
         self._video_encoder = shared_video_encoder(model) if args.share_video_encoding and not isinstance(model, str) else None
         if isinstance(data_collator, PanoDPOCollator):
             data_collator.share_video_encoding = self._video_encoder is not None
+            if not isinstance(model, str):  # token types the model needs and its processor returns only when asked
+                data_collator.processor_switches = token_type_switches(data_collator.processor, model)
         # The shared prefix where the family and set-up allow it (decided before wrapping, like the
         # encoding); the first training batch is checked against the plain path as well.
         self.share_prefix_status: dict[str, Any] = {"enabled": False, "reason": "share_prefix=False"}
@@ -222,7 +256,7 @@ class PanoDPOTrainer(DPOTrainer):
     # -- log-probabilities ------------------------------------------------------------------------
 
     def _sequence_logps(self, model, inputs: dict[str, Any], plain: bool = False) -> tuple[torch.Tensor, Any]:
-        """Sum of completion log-probs of every sequence in the batch, as (4, B) (zeros for
+        """Sum of completion log-probs of every sequence in the batch, as (5, B) (zeros for
         dropped kinds): on the shared-prefix path where the batch carries its layout (see
         :mod:`panodpo.shared_prefix`), else from one forward over every sequence (``plain``)."""
         if not plain and inputs.get("shared_prefix") is not None and self.share_prefix_status["enabled"]:
@@ -240,7 +274,7 @@ class PanoDPOTrainer(DPOTrainer):
 
     def _by_kind(self, per_sequence: torch.Tensor) -> torch.Tensor:
         batch = per_sequence.shape[0] // len(self.rows)
-        logps = per_sequence.new_zeros(4, batch)
+        logps = per_sequence.new_zeros(NUM_KINDS, batch)
         logps[self.rows] = per_sequence.view(len(self.rows), batch)
         return logps
 
@@ -254,8 +288,8 @@ class PanoDPOTrainer(DPOTrainer):
     def _shared_prefix_logps(self, model, inputs: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         """Per-sequence completion log-probs with each example's common prefix computed once:
         one prefix forward per group recording its keys and values, then the group's remaining
-        tokens as one batch over a read-only branch of that cache; the other rows (y_w|v') in one
-        plain forward. Gradients reach the prefix through the recorded keys and values."""
+        tokens as one batch over a read-only branch of that cache (a group per example and video: v,
+        and v' when y_l|v' joins y_w|v'); the other rows (y_w|v' alone) in one plain forward. Gradients reach the prefix through the recorded keys and values."""
         layout = inputs["shared_prefix"]
         ids, completion = inputs["input_ids"], inputs["completion_mask"]
         labels = ids.masked_fill(completion == 0, -100)
@@ -337,7 +371,7 @@ class PanoDPOTrainer(DPOTrainer):
         return contextlib.nullcontext()
 
     def compute_ref_log_probs(self, model, inputs):
-        """Replaces TRL's (2, B) version: reference log-probs (4, B) of one batch, from the
+        """Replaces TRL's (2, B) version: reference log-probs (5, B) of one batch, from the
         adapter-disabled base model, or ``ref_model`` when one is given."""
         with (
             torch.no_grad(),
@@ -361,7 +395,7 @@ class PanoDPOTrainer(DPOTrainer):
         return fingerprint[0]
 
     def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
-        """Replaces TRL's 2-column version: adds a ``ref_logps`` column (4 floats per example,
+        """Replaces TRL's 2-column version: adds a ``ref_logps`` column (5 floats per example,
         in the order of :mod:`panodpo.loss`) computed once, in a cache file next to the dataset's."""
         if "ref_logps" in dataset.column_names:
             return dataset
@@ -435,15 +469,21 @@ class PanoDPOTrainer(DPOTrainer):
                 logger.warning("share_prefix: the policy forward uses the plain path: the MoE router auxiliary loss "
                                "(router_aux_loss_coef=%s) is that of one forward over all sequences; the reference forward "
                                "keeps the shared prefix", self.router_aux_loss_coef)
-        with reuse.replay() if reuse else contextlib.nullcontext():
+        with reuse.replay() if reuse else contextlib.nullcontext(), _expert_count_for_trl(model, aux_loss_enabled):
             policy_logps, outputs = self._sequence_logps(model, policy_inputs, plain=aux_loss_enabled)
         ref_logps = ref_logps.to(policy_logps.device, policy_logps.dtype)
+        # Completion tokens per sequence, for the length-normalized loss types (ipo, sigmoid_norm), as TRL
+        # counts them (the completion mask's sum).
+        lengths = self._by_kind(inputs["completion_mask"].sum(dim=1)).to(policy_logps.device)
+        args = self.args
+        # TRL: each loss type's loss times its weight (`loss_weights`, one per `loss_type`), here in every
+        # pairwise term; the per-term metrics stay unweighted, as TRL's.
         loss, metrics = panodpo_loss(
-            policy_logps, ref_logps, beta=self.beta, video_weight=self.args.video_loss_weight, text_weight=self.args.text_loss_weight
+            policy_logps, ref_logps, beta=self.beta, video_weight=args.video_loss_weight, text_weight=args.text_loss_weight,
+            instance_weight=args.instance_loss_weight, anchor_weight=args.anchor_loss_weight, anchor_margin=args.anchor_margin,
+            loss_type=self.loss_types, loss_weights=self.loss_weights, lengths=lengths, label_smoothing=args.label_smoothing,
+            discopop_tau=args.discopop_tau,
         )
-        # TRL: each loss type's loss times its weight (`loss_weights`, one per `loss_type`: here the one
-        # sigmoid type, i.e. the whole PanoDPO loss); the per-term metrics stay unweighted, as TRL's.
-        loss = loss * self.loss_weights[0]
         if aux_loss_enabled:
             aux_loss = outputs.aux_loss
             loss = loss + self.router_aux_loss_coef * aux_loss

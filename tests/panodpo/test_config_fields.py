@@ -16,7 +16,7 @@ from trl import DPOConfig
 
 from panodpo import PanoDPOConfig, PanoDPOTrainer, default_lora_config
 from panodpo.config import REFUSED_DPO_FIELDS
-from panodpo.loss import panodpo_loss
+from panodpo.loss import PAIRWISE_LOSS_TYPES, REFUSED_LOSS_TYPES, panodpo_loss
 from tests.support.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 warnings.filterwarnings("ignore")
@@ -24,7 +24,10 @@ warnings.filterwarnings("ignore")
 #: DPOConfig fields (beyond TrainingArguments') PanoDPO honours, and where.
 HONOURED = {
     "beta": "panodpo.loss.panodpo_loss, from PanoDPOTrainer._compute_loss",
-    "loss_weights": "PanoDPOTrainer._compute_loss: the PanoDPO loss times the one weight of the one sigmoid loss type (TRL's rule)",
+    "loss_type": "panodpo.loss.panodpo_loss: every pairwise TRL type on every term (the others refused, panodpo.loss.REFUSED_LOSS_TYPES)",
+    "loss_weights": "panodpo.loss.panodpo_loss: per term, sum of each loss type's mean times its weight (TRL's rule)",
+    "label_smoothing": "panodpo.loss.pairwise_loss, for loss_type robust and exo_pair (refused with the other types)",
+    "discopop_tau": "panodpo.loss.pairwise_loss, for loss_type discopop (refused with the other types)",
     "router_aux_loss_coef": "PanoDPOTrainer._compute_loss: + coef * aux_loss of the policy forward (TRL sets the coefficient in __init__)",
     "max_length": "PanoDPOCollator: responses truncated, never prompts",
     "precompute_ref_log_probs": "PanoDPOTrainer._precompute_ref_logps (and v' fixed to epoch 0)",
@@ -40,7 +43,7 @@ HONOURED = {
 
 #: DPOConfig fields PanoDPO refuses: a non-default value that must raise ValueError naming the field.
 REFUSED = {
-    "loss_type": "hinge",
+    "loss_type": "nca_pair",
     "use_weighting": True,
     "ld_alpha": 0.5,
     "f_divergence_type": "forward_kl",
@@ -55,7 +58,8 @@ REFUSED = {
     "ref_model_mixup_alpha": 0.5,
     "ref_model_sync_steps": 10,
 }
-CONDITIONALLY_HONOURED = {"ref_model_mixup_alpha", "ref_model_sync_steps"}  # honoured with sync_ref_model=True
+# Honoured with sync_ref_model=True; with the loss types that take them; loss_type: its pairwise values.
+CONDITIONALLY_HONOURED = {"ref_model_mixup_alpha", "ref_model_sync_steps", "label_smoothing", "discopop_tau", "loss_type"}
 
 
 def test_every_dpo_config_field_is_in_the_table():
@@ -66,7 +70,7 @@ def test_every_dpo_config_field_is_in_the_table():
     assert not unlisted, f"DPOConfig fields neither honoured nor refused by PanoDPO (a new TRL field?): {sorted(unlisted)}"
     assert not (set(HONOURED) | set(REFUSED)) - own, "the table lists fields DPOConfig no longer has"
     assert set(HONOURED) & set(REFUSED) == CONDITIONALLY_HONOURED
-    assert set(REFUSED) == set(REFUSED_DPO_FIELDS)  # the config's refusals are the table's
+    assert set(REFUSED) == set(REFUSED_DPO_FIELDS) | {"loss_type"}  # the config's refusals are the table's
     # The rest is TrainingArguments', handled by Trainer.
     assert dpo_fields - own <= trainer_fields
 
@@ -86,6 +90,41 @@ def test_honoured_fields_take_other_values(tmp_path):
     assert config.loss_weights == [0.5] and config.router_aux_loss_coef == 0.1
     with pytest.raises(ValueError, match="loss_weights"):  # TRL: one weight per loss type
         PanoDPOConfig(output_dir=str(tmp_path), loss_weights=[0.5, 0.5])
+    combined = PanoDPOConfig(output_dir=str(tmp_path), loss_type=["sigmoid", "robust", "discopop"], loss_weights=[1.0, 0.5, 0.2],
+                             label_smoothing=0.1, discopop_tau=0.1)
+    assert combined.loss_type == ["sigmoid", "robust", "discopop"] and combined.label_smoothing == 0.1 and combined.discopop_tau == 0.1
+    assert PanoDPOConfig(output_dir=str(tmp_path), loss_type="exo_pair", label_smoothing=1e-3).loss_type == ["exo_pair"]
+    with pytest.raises(ValueError, match="label_smoothing"):  # EXO needs it, as TRL says
+        PanoDPOConfig(output_dir=str(tmp_path), loss_type="exo_pair")
+    with pytest.raises(ValueError, match="label_smoothing"):  # the sigmoid type takes none
+        PanoDPOConfig(output_dir=str(tmp_path), loss_type="ipo", label_smoothing=0.1)
+
+
+@pytest.mark.parametrize("loss_type", sorted(REFUSED_LOSS_TYPES))
+def test_loss_types_that_cannot_apply_are_refused_in_one_line(loss_type, tmp_path):
+    with pytest.raises(ValueError) as caught:
+        PanoDPOConfig(output_dir=str(tmp_path), loss_type=["sigmoid", loss_type])
+    message = str(caught.value)
+    assert f"loss_type={loss_type!r}" in message and REFUSED_LOSS_TYPES[loss_type] in message and "\n" not in message
+
+
+def test_every_trl_loss_type_is_honoured_or_refused():
+    import re
+
+    from trl.trainer import dpo_trainer
+
+    source = open(dpo_trainer.__file__, encoding="utf-8").read()
+    trl_types = set(re.findall(r'loss_type == "([a-z_]+)"', source))  # the branches of TRL's loss
+    ours = set(PAIRWISE_LOSS_TYPES) | set(REFUSED_LOSS_TYPES)
+    assert trl_types and trl_types == ours, f"a TRL loss type PanoDPO neither applies nor refuses (or one TRL dropped): {trl_types ^ ours}"
+
+
+def test_new_objective_fields_are_validated(tmp_path):
+    for name in ("video_loss_weight", "text_loss_weight", "instance_loss_weight", "anchor_loss_weight"):
+        with pytest.raises(ValueError, match=name):
+            PanoDPOConfig(output_dir=str(tmp_path), **{name: -0.5})
+    config = PanoDPOConfig(output_dir=str(tmp_path), instance_loss_weight=0.5, anchor_loss_weight=0.3, anchor_margin=0.1)
+    assert (config.instance_loss_weight, config.anchor_loss_weight, config.anchor_margin) == (0.5, 0.3, 0.1)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +156,19 @@ def test_loss_weights_multiply_the_loss_as_trl_does(dataset, tmp_path):
     # Policy == reference before any step (LoRA starts at zero): each of the 3 terms is log 2.
     assert loss.item() == pytest.approx(0.25 * 3 * math.log(2), rel=1e-4)
     assert trainer._metrics["eval"]["dpo/loss"][-1] == pytest.approx(math.log(2), rel=1e-4)  # metrics unweighted, as TRL's
+
+
+def test_a_list_of_loss_types_reaches_every_term_in_the_trainer(dataset, tmp_path):
+    from temrobbench.tiny_models import build_tiny_qwen2vl
+
+    model, processor = build_tiny_qwen2vl(seed=1)
+    trainer = _trainer(model, processor, dataset, tmp_path, loss_type=["sigmoid", "ipo"], loss_weights=[0.25, 1.0], beta=0.1)
+    trainer.model.eval()
+    loss = trainer._compute_loss(trainer.model, trainer.data_collator([dataset[i] for i in range(2)]), False)
+    # Policy == reference: every margin 0, so per term sigmoid gives log 2 and IPO (0 - 1/(2 beta))^2 = 25.
+    assert loss.item() == pytest.approx(3 * (0.25 * math.log(2) + 25.0), rel=1e-4)
+    for term in ("dpo", "dpov", "dpot"):
+        assert trainer._metrics["eval"][f"{term}/loss_ipo"][-1] == pytest.approx(25.0, rel=1e-4)
 
 
 def _plain_model_kwargs(trainer, examples):

@@ -83,3 +83,25 @@ def test_swap_segments_swaps_exactly_one_adjacent_pair_of_segments():
     assert positions == {0, 1, 2, 3}  # every adjacent pair can be the swapped one
     first, again = (make_rejected_video(frames, "swap_segments", seed=1, example_id="a", num_segments=5) for _ in range(2))
     assert [int(f[0, 0, 0]) for f in first] == [int(f[0, 0, 0]) for f in again]  # seeded per example
+
+
+def test_random_resized_crop_is_mdpos_crop_on_every_frame():
+    from panodpo.rejected_videos import random_resized_crop_frames, resized_crop_window
+
+    areas = []
+    for seed in range(50):
+        top, left, ch, cw = resized_crop_window(40, 60, random.Random(seed))
+        assert 0 <= top <= 40 - ch and 0 <= left <= 60 - cw
+        areas.append(ch * cw / (40 * 60))
+        # torchvision's sampling: a share of 1-20% of the area (to the pixel), aspect ratio within 3/4-4/3 (to the pixel)
+        assert 0.01 * 0.6 <= areas[-1] <= 0.2 * 1.25 and 3 / 4 * 0.7 <= cw / ch <= 4 / 3 / 0.7
+        out, window = random_resized_crop_frames(FRAMES, random.Random(seed))
+        assert window == (top, left, ch, cw)  # one window, the same in every frame, scaled back
+        expected = [cv2.resize(np.ascontiguousarray(f[top : top + ch, left : left + cw]), (60, 40), interpolation=cv2.INTER_LINEAR) for f in FRAMES]
+        assert _same(out, expected) and out[0].shape == FRAMES[0].shape
+    assert min(areas) < 0.07 and max(areas) > 0.14  # drawn across the range, not one size
+    first = make_rejected_video(FRAMES, "random_resized_crop", seed=0, example_id="a")
+    assert _same(first, make_rejected_video(FRAMES, "random_resized_crop", seed=0, example_id="a"))
+    assert not _same(first, make_rejected_video(FRAMES, "random_resized_crop", seed=0, example_id="a", epoch=1))
+    tiny = [np.random.RandomState(i).randint(0, 255, (4, 4, 3), dtype=np.uint8) for i in range(2)]
+    assert not _same(make_rejected_video(tiny, "random_resized_crop", seed=0, example_id="a"), tiny)  # never the whole frame

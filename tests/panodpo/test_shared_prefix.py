@@ -3,7 +3,9 @@ gradient checkpointing off and on, the sequence log-probs on the shared-prefix p
 plain path's within 1e-5, and so do the LoRA and projector gradients (relative 1e-5); a hook on
 the language model counts the positions it processes and finds the tree's size, not the plain
 batch's; a family whose cache cannot be shared, or a first batch that disagrees with the plain
-path, falls back with one logged line.
+path, falls back with one logged line. Without checkpointing the batch also holds VistaDPO's
+instance-level sequence y_l|v', which with y_w|v' forms a second group (the v' prefix run once);
+with it, y_w|v' runs alone: both layouts of the tree are checked in every family.
 """
 
 from __future__ import annotations
@@ -71,17 +73,9 @@ def enable_checkpointing(trainer):
     assert layers and all(m.gradient_checkpointing for m in layers)
 
 
-@pytest.mark.parametrize("checkpointing", [False, True], ids=["no-gc", "gc"])
-@pytest.mark.parametrize("family", family_params(trainable=True))
-def test_shared_prefix_equals_the_plain_path(family, checkpointing, dataset, tmp_path):
-    trainer = make_trainer(family, dataset, tmp_path, gradient_checkpointing=checkpointing)
-    if not trainer.share_prefix_status["enabled"]:
-        pytest.skip(f"{family}: the plain path, by design: {trainer.share_prefix_status['reason']}")
-    if checkpointing:
-        enable_checkpointing(trainer)
-    batch = trainer.data_collator([dataset[i] for i in range(2)])
+def assert_shared_equals_plain(family, trainer, batch):
+    """Log-probs and gradients equal on both paths, and the language model sees the tree's positions."""
     layout = batch["shared_prefix"]
-    assert len(layout["groups"]) == 2, f"{family}: no example shares its prefix"
     counter = PositionCounter(trainer.model)
     shared, shared_grads = logps_and_grads(trainer, batch, plain=False)
     tree = counter.count
@@ -89,12 +83,55 @@ def test_shared_prefix_equals_the_plain_path(family, checkpointing, dataset, tmp
     plain, plain_grads = logps_and_grads(trainer, batch, plain=True)
     counter.handle.remove()
     assert torch.allclose(shared, plain, atol=1e-5, rtol=1e-5), (family, (shared - plain).abs().max().item())
-    assert shared_grads.keys() == plain_grads.keys() and any("lora" in n for n in shared_grads)
+    assert shared_grads.keys() <= plain_grads.keys() and any("lora" in n for n in shared_grads)
     for name, grad in plain_grads.items():
+        if name not in shared_grads:
+            # A weight the shared path never puts on the loss's graph: the last layer's at prefix
+            # positions only (ERNIE's vision experts once every video sits in a prefix). Its plain-path
+            # gradient is then exactly 0, since no prefix position is scored.
+            assert not grad.any(), (family, name)
+            continue
         scale = grad.abs().max().clamp_min(1e-8)
         assert (shared_grads[name] - grad).abs().max() / scale <= 1e-5, (family, name)
     expected = tree_token_count(batch["attention_mask"], layout["groups"], layout["prefix_lengths"], layout["solo_rows"])
     assert tree == expected and counter.count == batch["input_ids"].numel() and tree < counter.count, (family, tree, expected, counter.count)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["no-gc", "gc"])
+@pytest.mark.parametrize("family", family_params(trainable=True))
+def test_shared_prefix_equals_the_plain_path(family, checkpointing, dataset, tmp_path):
+    instance = 0.0 if checkpointing else 1.0  # both layouts per family, at the matrix's cost
+    trainer = make_trainer(family, dataset, tmp_path, gradient_checkpointing=checkpointing, instance_loss_weight=instance)
+    if not trainer.share_prefix_status["enabled"]:
+        pytest.skip(f"{family}: the plain path, by design: {trainer.share_prefix_status['reason']}")
+    if checkpointing:
+        enable_checkpointing(trainer)
+    batch = trainer.data_collator([dataset[i] for i in range(2)])
+    layout = batch["shared_prefix"]
+    if instance:
+        # kinds y_w|v, y_l|v, y_w|v', y_w|q', y_l|v' (batch rows kind-major): per example a group with v
+        # and a group with v', nothing alone.
+        assert layout["groups"] == [[0, 2, 6], [1, 3, 7], [4, 8], [5, 9]] and layout["solo_rows"] == [], (family, layout["groups"])
+    else:
+        assert len(layout["groups"]) == 2 and layout["solo_rows"] == [4, 5], f"{family}: no example shares its prefix"
+    assert_shared_equals_plain(family, trainer, batch)
+
+
+def test_the_rejected_video_group_under_checkpointing_and_alone(dataset, tmp_path):
+    # y_w|v' and y_l|v' sharing v' with gradient checkpointing on.
+    trainer = make_trainer("qwen2_vl", dataset, tmp_path, gradient_checkpointing=True, instance_loss_weight=0.5, text_loss_weight=0.0)
+    enable_checkpointing(trainer)
+    batch = trainer.data_collator([dataset[i] for i in range(2)])
+    assert batch["shared_prefix"]["groups"] == [[0, 2], [1, 3], [4, 6], [5, 7]]
+    v_prefix, v_prime_prefix = batch["shared_prefix"]["prefix_lengths"][0], batch["shared_prefix"]["prefix_lengths"][2]
+    assert v_prime_prefix == v_prefix  # v' has v's shape: the same prefix length, its own pixels
+    assert not torch.equal(batch["shared_prefix"]["prefixes"][0]["pixel_values_videos"], batch["shared_prefix"]["prefixes"][2]["pixel_values_videos"])
+    assert_shared_equals_plain("qwen2_vl", trainer, batch)
+    # y_l|v' without y_w|v' (DPOv off): alone, no group of one.
+    trainer = make_trainer("qwen2_vl", dataset, tmp_path / "alone", video_loss_weight=0.0, instance_loss_weight=1.0)
+    batch = trainer.data_collator([dataset[i] for i in range(2)])
+    assert trainer.rows == [0, 1, 3, 4] and batch["shared_prefix"]["solo_rows"] == [6, 7] and len(batch["shared_prefix"]["groups"]) == 2
+    assert_shared_equals_plain("qwen2_vl", trainer, batch)
 
 
 def test_vanilla_dpo_shares_the_whole_prompt(dataset, tmp_path):

@@ -112,7 +112,7 @@ def test_without_precompute_each_step_adds_one_reference_forward(dataset, tmp_pa
 
 def test_precomputed_reference_equals_the_disabled_adapter(dataset, tmp_path):
     trainer = make_trainer(dataset, tmp_path, precompute_ref_log_probs=True)
-    cached = torch.tensor(trainer.train_dataset["ref_logps"])  # (N, 4)
+    cached = torch.tensor(trainer.train_dataset["ref_logps"])  # (N, 5)
     batch = trainer.data_collator([dataset[i] for i in range(4)])
     fresh = trainer.compute_ref_log_probs(trainer.model, batch).T
     assert torch.allclose(cached, fresh, atol=1e-4)
@@ -135,8 +135,18 @@ def _sequence_logps_by_hand(model, batch):
     return out
 
 
-def test_loss_equals_hand_computation(dataset, tmp_path):
-    trainer = make_trainer(dataset, tmp_path, max_steps=2, beta=0.5, video_loss_weight=0.7, text_loss_weight=1.3)
+OBJECTIVES = {
+    "panodpo": dict(video_loss_weight=0.7, text_loss_weight=1.3),
+    # Every term at once: IPO on the pairwise ones, VistaDPO's instance-level term, mDPO's anchor.
+    "ipo+instance+anchor": dict(video_loss_weight=0.7, text_loss_weight=1.3, instance_loss_weight=0.6, anchor_loss_weight=0.4,
+                                anchor_margin=0.2, loss_type="ipo"),
+}
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_loss_equals_hand_computation(dataset, tmp_path, objective):
+    settings = OBJECTIVES[objective]
+    trainer = make_trainer(dataset, tmp_path, max_steps=2, beta=0.5, **settings)
     trainer.train()  # move the adapter away from the reference so every term is non-trivial
     model = trainer.model.eval()
     batch = trainer.data_collator([dataset[i] for i in range(2)])  # shared video encoding: features of v and v' reused
@@ -146,12 +156,46 @@ def test_loss_equals_hand_computation(dataset, tmp_path):
         policy = _sequence_logps_by_hand(model, plain)
         with model.disable_adapter():
             reference = _sequence_logps_by_hand(model, plain)
-    r = [p - q for p, q in zip(policy, reference)]  # kinds: chosen 0-1, rejected 2-3, chosen|v' 4-5, chosen|q' 6-7
+    # kinds: chosen 0-1, rejected 2-3, chosen|v' 4-5, chosen|q' 6-7 (then rejected|v' 8-9 with the instance term)
+    r = [p - q for p, q in zip(policy, reference)]
+    lengths = plain["completion_mask"].sum(dim=1).tolist()
+    weights = [1.0, settings["video_loss_weight"], settings["text_loss_weight"], settings.get("instance_loss_weight", 0.0)]
     terms = []
     for b in range(2):
-        h = lambda k: math.log(1 / (1 + math.exp(-0.5 * (r[b] - r[2 * k + b]))))  # noqa: E731
-        terms.append(-h(1) - 0.7 * h(2) - 1.3 * h(3))
+        def pair(k):
+            if settings.get("loss_type") == "ipo":  # ((r_w/|y_w| - r_k/|y_k|) - 1/(2 beta))^2
+                return (r[b] / lengths[b] - r[2 * k + b] / lengths[2 * k + b] - 1 / (2 * 0.5)) ** 2
+            return -math.log(1 / (1 + math.exp(-0.5 * (r[b] - r[2 * k + b]))))
+        total = sum(weights[k - 1] * pair(k) for k in range(1, 5) if weights[k - 1])
+        if settings.get("anchor_loss_weight"):
+            total += settings["anchor_loss_weight"] * -math.log(1 / (1 + math.exp(-(0.5 * r[b] - settings["anchor_margin"]))))
+        terms.append(total)
     assert loss == pytest.approx(sum(terms) / 2, rel=1e-3)
+
+
+def test_a_preset_trains_every_term_it_names(dataset, tmp_path):
+    """mDPO's preset (its crop as v', its anchor) plus VistaDPO's instance-level term: one policy
+    forward over the 4 kinds it needs, every trainable parameter moved, each term logged."""
+    model, processor = build_tiny_qwen2vl(seed=1)
+    args = PanoDPOConfig.from_preset("mdpo", output_dir=str(tmp_path / "out"), instance_loss_weight=0.5, max_steps=2,
+                                     per_device_train_batch_size=2, logging_steps=1, report_to=[], num_frames=4, gradient_checkpointing=False,
+                                     save_strategy="no", learning_rate=5e-2, warmup_ratio=0.0, seed=0)
+    assert (args.video_loss_weight, args.text_loss_weight, args.anchor_loss_weight, args.rejected_video_strategy) == (1.0, 0.0, 1.0, "random_resized_crop")
+    trainer = PanoDPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor,
+                             peft_config=default_lora_config(model, r=4, alpha=8, dropout=0.0))
+    assert trainer.rows == [0, 1, 2, 4]  # no y_w|q' (DPOt off), y_l|v' for the instance term
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    trainer.train()
+    for name, parameter in trainer.model.named_parameters():
+        if name in before:
+            assert not torch.equal(before[name], parameter.detach()), f"trainable parameter {name} did not change"
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    # Policy == reference at step 0: each pairwise term and the anchor (margin 0) is log 2.
+    assert logs[0]["loss"] == pytest.approx((1 + 1 + 0.5 + 1) * math.log(2), rel=1e-4)
+    for key in ("dpo/loss", "dpov/accuracy", "instance/loss", "instance/reward_margin", "instance/accuracy", "anchor/loss", "anchor/reward",
+                "anchor/accuracy"):
+        assert key in logs[-1], key
+    assert "dpot/loss" not in logs[-1]
 
 
 def test_checkpoint_and_resume(dataset, tmp_path):
@@ -245,7 +289,8 @@ def test_every_collator_setting_keys_the_reference_cache(dataset, tmp_path):
     collator = trainer.data_collator
     base = trainer._ref_cache_fingerprint(dataset)
     changed = {
-        "num_frames": 3, "video_loss_weight": 0.5, "text_loss_weight": 0.0, "rejected_video": RejectedVideoSettings("crop"),
+        "num_frames": 3, "video_loss_weight": 0.5, "text_loss_weight": 0.0, "instance_loss_weight": 0.5,
+        "rejected_video": RejectedVideoSettings("crop"),
         "seed": 7, "media_root": "/elsewhere", "video_column": "clip", "frame_cache_size": 8, "max_length": 100, "share_video_encoding": False,
         "share_prefix": not collator.share_prefix,
     }
@@ -282,7 +327,7 @@ def test_full_fine_tuning_freezes_the_vision_tower_and_precomputes_from_the_init
     args = PanoDPOConfig(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=2, report_to=[], num_frames=4,
                          gradient_checkpointing=False, save_strategy="no", learning_rate=1e-2, precompute_ref_log_probs=True, logging_steps=1)
     trainer = PanoDPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor)  # no peft_config
-    assert trainer.ref_model is None and len(trainer.train_dataset[0]["ref_logps"]) == 4
+    assert trainer.ref_model is None and len(trainer.train_dataset[0]["ref_logps"]) == 5
     vision = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if n.startswith("model.visual.") and "merger" not in n}
     assert vision and not any(p.requires_grad for n, p in trainer.model.named_parameters() if n in vision)
     trainer.train()
