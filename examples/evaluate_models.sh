@@ -5,7 +5,7 @@ DATA=${DATA:-ORG/temrobbench}
 
 temrobbench eval --data "$DATA" --model hf:Qwen/Qwen2-VL-7B-Instruct --out results/qwen2-vl-7b --scoring likelihood
 temrobbench eval --data "$DATA" --model hf:Qwen/Qwen2-VL-7B-Instruct --out results/qwen2-vl-7b-prompt --trust-video-prompt
-temrobbench eval --data "$DATA" --model blind:hf:Qwen/Qwen2-VL-7B-Instruct --out results/qwen2-vl-7b-blind --frames 0
+temrobbench eval --data "$DATA" --model blind:hf:Qwen/Qwen2-VL-7B-Instruct --out results/qwen2-vl-7b-blind  # blind: no video is shown, whatever --frames says
 temrobbench eval --data "$DATA" --model hf:llava-hf/llava-onevision-qwen2-7b-ov-hf --out results/llava-ov-7b
 
 # GPT-4o (OPENAI_API_KEY from the environment), or any model served by vLLM:

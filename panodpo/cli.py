@@ -67,7 +67,7 @@ def _prepare_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--frames-fps", type=float, default=DEFAULT_FRAMES_FPS,
                    help="frame rate of frame folders (frames 1/fps seconds apart): they are encoded at it, and prompt timestamps "
-                        f"follow it (default {DEFAULT_FRAMES_FPS:g}: an assumption, see docs/training.md)")
+                        f"follow it (default {DEFAULT_FRAMES_FPS:g}: LLaVA-Hound-DPO's own extractor's rate, see docs/training.md)")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --out that is not an earlier prepare")
     return p
 

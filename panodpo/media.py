@@ -19,9 +19,11 @@ from temrobbench.utils.files import FRAME_EXTENSIONS, contained_path
 
 #: The frame rate a folder of frames is taken to have (its frames are 1/fps seconds apart): what
 #: `panodpo prepare` encodes such a folder at (``--frames-fps``) and the timing sampled frames of a
-#: folder carry (``video_metadata``), so families that print timestamps print these. 1 fps is an
-#: assumption, not a verified property of ShareGPTVideo's frames (see docs/training.md).
-DEFAULT_FRAMES_FPS = 1.0
+#: folder carry (``video_metadata``), so families that print timestamps print these. 2 fps is the
+#: rate of LLaVA-Hound-DPO's own frame extractor (``llava_hound_dpo/inference/inference_utils.py``:
+#: ``ffmpeg -vf "scale=336:-1,fps=2"``), the pipeline ShareGPTVideo's frames come from; its dataset
+#: card does not state the rate (see docs/training.md).
+DEFAULT_FRAMES_FPS = 2.0
 
 
 class MediaOutsideRoot(ValueError):
