@@ -36,7 +36,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.tiny_families.qwen3_vl import interleaved_mrope_section
+from tests.support.tiny_families._common import qwen_vit
+from tests.support.tiny_families.qwen3_vl import interleaved_mrope_section, qwen3_vl_processor
 
 COHERE_SPECIAL_TOKENS = [
     "<PAD>",
@@ -118,7 +119,6 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     head_dim = hidden_size // heads
     layer_types = ["sliding_attention" if (i + 1) % 4 else "full_attention" for i in range(num_layers)]
     layer_types[-1] = "full_attention"
-    vision_dim = 2 * hidden_size
     patch = 16
     grid = max(frame_size // patch, 4)
     config = CohereCompassConfig(
@@ -143,18 +143,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
             "pad_token_id": tid("<PAD>"),
             "tie_word_embeddings": True,
         },
-        vision_config={
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "out_hidden_size": hidden_size,
-            "patch_size": patch,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "num_position_embeddings": grid * grid,
-            "deepstack_visual_indexes": [0],
-        },
+        vision_config=qwen_vit(hidden_size, patch, num_position_embeddings=grid * grid, deepstack_visual_indexes=[0]),
         image_token_id=tid("<|IMAGE_PAD|>"),
         video_token_id=tid("<|VIDEO_PAD|>"),
         vision_start_token_id=tid("<|VISION_START|>"),
@@ -165,12 +154,6 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     model = CohereCompassForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = tid("<PAD>")
-    pixels = frame_size * frame_size
-    processor = CohereCompassProcessor(
-        image_processor=CohereCompassImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=patch),
-        video_processor=CohereCompassVideoProcessor(size={"shortest_edge": pixels, "longest_edge": pixels * 64}, patch_size=patch,
-                                                    do_sample_frames=False, cap_pixels_per_frame=False),
-        tokenizer=tokenizer,
-        chat_template=COHERE_COMPASS_CHAT_TEMPLATE,
-    )
+    processor = qwen3_vl_processor(tokenizer, COHERE_COMPASS_CHAT_TEMPLATE, frame_size, patch,
+                                   (CohereCompassProcessor, CohereCompassImageProcessor, CohereCompassVideoProcessor))
     return model, processor

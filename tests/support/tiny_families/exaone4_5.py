@@ -87,12 +87,12 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
         Qwen2VLVideoProcessor,
     )
 
+    from tests.support.tiny_families._common import QWEN2_5_VIT_WINDOWS, pixel_budget, qwen_vit
     from tests.support.tiny_families._tokenizers import byte_level_tokenizer
 
     tokenizer = byte_level_tokenizer(EXAONE_SPECIAL_TOKENS, eos="[|endofturn|]", pad="[PAD]", chat_template=EXAONE4_5_CHAT_TEMPLATE)
     tokenizer.add_tokens(["<think>", "</think>"], special_tokens=False)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in EXAONE_SPECIAL_TOKENS}
-    vision_dim = 2 * hidden_size
     config = Exaone4_5_Config(
         text_config={
             "model_type": "exaone4",
@@ -110,28 +110,15 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
             "eos_token_id": ids["[|endofturn|]"],
             "pad_token_id": ids["[PAD]"],
         },
-        vision_config={
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "num_key_value_heads": 1,
-            "out_hidden_size": hidden_size,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 56,
-            "fullatt_block_indexes": [1],
-        },
+        vision_config=qwen_vit(hidden_size, 14, num_key_value_heads=1, **QWEN2_5_VIT_WINDOWS),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
     )
     torch.manual_seed(seed)
     model = Exaone4_5_ForConditionalGeneration(config).eval()
-    pixels = frame_size * frame_size
     processor = Exaone4_5_Processor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}),
-        video_processor=Qwen2VLVideoProcessor(size={"shortest_edge": pixels, "longest_edge": pixels * 64}, do_sample_frames=False),
+        image_processor=Qwen2VLImageProcessor(size=pixel_budget(frame_size)),
+        video_processor=Qwen2VLVideoProcessor(size=pixel_budget(frame_size, 64), do_sample_frames=False),
         tokenizer=tokenizer,
         chat_template=EXAONE4_5_CHAT_TEMPLATE,
     )

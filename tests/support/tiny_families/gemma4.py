@@ -65,6 +65,20 @@ GEMMA4_NAMED_TOKENS = {
 GEMMA4_SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<|video|>"]
 
 
+def gemma4_media_ids(tokenizer: Any) -> dict[str, int]:
+    """The config's image, video and audio placeholder and marker ids (Gemma 4 and Gemma 4 unified)."""
+    tid = tokenizer.convert_tokens_to_ids
+    return {
+        "boi_token_id": tid("<|image>"),
+        "eoi_token_id": tid("<image|>"),
+        "image_token_id": tid("<|image|>"),
+        "video_token_id": tid("<|video|>"),
+        "boa_token_id": tid("<|audio>"),
+        "eoa_token_index": tid("<audio|>"),
+        "audio_token_id": tid("<|audio|>"),
+    }
+
+
 def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size: int = 48, sliding_window: int = 8) -> tuple[Any, Any]:
     """A random Gemma 4 (sliding + full attention, no audio tower) and its processor.
 
@@ -128,13 +142,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
             "position_embedding_size": 64,
         },
         audio_config=None,
-        boi_token_id=tid("<|image>"),
-        eoi_token_id=tid("<image|>"),
-        image_token_id=tid("<|image|>"),
-        video_token_id=tid("<|video|>"),
-        boa_token_id=tid("<|audio>"),
-        eoa_token_index=tid("<audio|>"),
-        audio_token_id=tid("<|audio|>"),
+        **gemma4_media_ids(tokenizer),
     )
     torch.manual_seed(seed)
     model = Gemma4ForConditionalGeneration(config).eval()

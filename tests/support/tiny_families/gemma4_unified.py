@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.tiny_families.gemma4 import GEMMA4_NAMED_TOKENS, GEMMA4_SPECIAL_TOKENS
+from tests.support.tiny_families.gemma4 import GEMMA4_NAMED_TOKENS, GEMMA4_SPECIAL_TOKENS, gemma4_media_ids
 from tests.support.tiny_families.qwen2_5_vl import trl_chat_template
 
 
@@ -93,13 +93,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
         vision_config={"patch_size": patch, "pooling_kernel_size": pool, "mm_embed_dim": vision_dim,
                        "output_proj_dims": vision_dim, "mm_posemb_size": 64},
         audio_config={"audio_embed_dim": 640},
-        boi_token_id=tid("<|image>"),
-        eoi_token_id=tid("<image|>"),
-        image_token_id=tid("<|image|>"),
-        video_token_id=tid("<|video|>"),
-        boa_token_id=tid("<|audio>"),
-        eoa_token_index=tid("<audio|>"),
-        audio_token_id=tid("<|audio|>"),
+        **gemma4_media_ids(tokenizer),
     )
     torch.manual_seed(seed)
     model = Gemma4UnifiedForConditionalGeneration(config).eval()

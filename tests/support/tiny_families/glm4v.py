@@ -105,15 +105,9 @@ def build_glm_v(config_class, model_class, processor_classes, text_config: dict,
     (processor, image, video); ``text_config`` entries override the shared tiny text config."""
     import torch
 
-    from tests.support.tiny_families._tokenizers import byte_level_tokenizer
+    from tests.support.tiny_families._common import qwen_vit
 
-    processor_class, image_processor_class, video_processor_class = processor_classes
-    tokenizer = byte_level_tokenizer(special_tokens, eos="<|endoftext|>", pad="<|endoftext|>", chat_template=chat_template)
-    if extra_tokens:
-        tokenizer.add_tokens(list(extra_tokens), special_tokens=False)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special_tokens}
-    eos = [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
-    vision_dim = 2 * hidden_size
+    tokenizer, ids, eos = glm_v_tokenizer(special_tokens, chat_template, extra_tokens)
     config = config_class(
         text_config={
             "vocab_size": len(tokenizer),
@@ -129,34 +123,49 @@ def build_glm_v(config_class, model_class, processor_classes, text_config: dict,
             "eos_token_id": eos,
             **text_config,
         },
-        vision_config={
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "out_hidden_size": hidden_size,
-            "image_size": frame_size,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        image_token_id=ids["<|image|>"],
-        video_token_id=ids["<|video|>"],
-        image_start_token_id=ids["<|begin_of_image|>"],
-        image_end_token_id=ids["<|end_of_image|>"],
-        video_start_token_id=ids["<|begin_of_video|>"],
-        video_end_token_id=ids["<|end_of_video|>"],
+        vision_config=qwen_vit(hidden_size, 14, image_size=frame_size),
+        **glm_v_media_ids(ids),
     )
     torch.manual_seed(seed)
     model = model_class(config).eval()
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    return model, glm_v_processor(processor_classes, tokenizer, chat_template, frame_size)
+
+
+def glm_v_tokenizer(special_tokens, chat_template: str, extra_tokens: tuple[str, ...] = ()) -> tuple[Any, dict[str, int], list[int]]:
+    """GLM-V's tokenizer (eos and pad ``<|endoftext|>``), its special tokens' ids and the ids that end
+    generation (``<|user|>`` and ``<|observation|>`` too, as in the checkpoints' generation config)."""
+    from tests.support.tiny_families._tokenizers import byte_level_tokenizer
+
+    tokenizer = byte_level_tokenizer(special_tokens, eos="<|endoftext|>", pad="<|endoftext|>", chat_template=chat_template)
+    if extra_tokens:
+        tokenizer.add_tokens(list(extra_tokens), special_tokens=False)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special_tokens}
+    return tokenizer, ids, [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
+
+
+def glm_v_media_ids(ids: dict[str, int]) -> dict[str, int]:
+    """The config's image and video placeholder and marker ids."""
+    return {
+        "image_token_id": ids["<|image|>"],
+        "video_token_id": ids["<|video|>"],
+        "image_start_token_id": ids["<|begin_of_image|>"],
+        "image_end_token_id": ids["<|end_of_image|>"],
+        "video_start_token_id": ids["<|begin_of_video|>"],
+        "video_end_token_id": ids["<|end_of_video|>"],
+    }
+
+
+def glm_v_processor(processor_classes, tokenizer, chat_template: str, frame_size: int) -> Any:
+    """A GLM-V processor of ``processor_classes`` = (processor, image, video). The video resize budget is over
+    all frames together: at most ``frame_size``^2 per frame up to 32 frames."""
+    processor_class, image_processor_class, video_processor_class = processor_classes
     pixels = frame_size * frame_size
-    processor = processor_class(
+    return processor_class(
         image_processor=image_processor_class(size={"shortest_edge": pixels, "longest_edge": pixels}),
         video_processor=video_processor_class(size={"shortest_edge": 2 * pixels, "longest_edge": 32 * pixels},
                                               max_image_size={"longest_edge": 32 * pixels}, do_sample_frames=False),
         tokenizer=tokenizer,
         chat_template=chat_template,
     )
-    return model, processor

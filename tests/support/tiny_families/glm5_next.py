@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.tiny_families.glm4v import glm_v_media_ids, glm_v_processor, glm_v_tokenizer
 from tests.support.tiny_families.glm4v_moe import GLM45_SPECIAL_TOKENS, GLM45V_CHAT_TEMPLATE
 
 
@@ -54,14 +55,11 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
         Glm5NextVideoProcessor,
     )
 
-    from tests.support.tiny_families._tokenizers import byte_level_tokenizer
+    from tests.support.tiny_families._common import qwen_vit
 
-    tokenizer = byte_level_tokenizer(GLM45_SPECIAL_TOKENS, eos="<|endoftext|>", pad="<|endoftext|>", chat_template=GLM45V_CHAT_TEMPLATE)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in GLM45_SPECIAL_TOKENS}
-    eos = [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
+    tokenizer, ids, eos = glm_v_tokenizer(GLM45_SPECIAL_TOKENS, GLM45V_CHAT_TEMPLATE)
     # 3 KDA : 1 DSA in the checkpoint; here KDA first, the last layer always DSA.
     layer_types = ["indexed_attention" if i % 4 == 3 or i == num_layers - 1 else "linear_attention" for i in range(num_layers)]
-    vision_dim = 2 * hidden_size
     config = Glm5NextConfig(
         text_config={
             "vocab_size": len(tokenizer),
@@ -94,35 +92,11 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
             "pad_token_id": ids["<|endoftext|>"],
             "eos_token_id": eos,
         },
-        vision_config={
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "out_hidden_size": hidden_size,
-            "projection_intermediate_size": 2 * hidden_size,
-            "image_size": frame_size,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-        },
-        image_token_id=ids["<|image|>"],
-        video_token_id=ids["<|video|>"],
-        image_start_token_id=ids["<|begin_of_image|>"],
-        image_end_token_id=ids["<|end_of_image|>"],
-        video_start_token_id=ids["<|begin_of_video|>"],
-        video_end_token_id=ids["<|end_of_video|>"],
+        vision_config=qwen_vit(hidden_size, 14, image_size=frame_size, projection_intermediate_size=2 * hidden_size),
+        **glm_v_media_ids(ids),
     )
     torch.manual_seed(seed)
     model = Glm5NextForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = eos
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    pixels = frame_size * frame_size
-    processor = Glm5NextProcessor(
-        image_processor=Glm5NextImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}),
-        video_processor=Glm5NextVideoProcessor(size={"shortest_edge": 2 * pixels, "longest_edge": 32 * pixels},
-                                               max_image_size={"longest_edge": 32 * pixels}, do_sample_frames=False),
-        tokenizer=tokenizer,
-        chat_template=GLM45V_CHAT_TEMPLATE,
-    )
-    return model, processor
+    return model, glm_v_processor((Glm5NextProcessor, Glm5NextImageProcessor, Glm5NextVideoProcessor), tokenizer, GLM45V_CHAT_TEMPLATE, frame_size)

@@ -105,11 +105,11 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
         Qwen2VLVideoProcessor,
     )
 
+    from tests.support.tiny_families._common import QWEN2_5_VIT_WINDOWS, pixel_budget, qwen_vit
     from tests.support.tiny_families._tokenizers import byte_level_tokenizer
 
     tokenizer = byte_level_tokenizer(HCX_SPECIAL_TOKENS, eos="<|im_end|>", pad="<|endoftext|>", chat_template=HCX_CHAT_TEMPLATE)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in HCX_SPECIAL_TOKENS}
-    vision_dim = 2 * hidden_size
     config = HyperCLOVAXVisionV2Config(
         text_config={
             "model_type": "hyperclovax",
@@ -130,30 +130,17 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
         },
-        vision_config={
-            "model_type": "qwen2_5_vl_vision",
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "out_hidden_size": 24,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 56,
-            "fullatt_block_indexes": [1],
-        },
+        # the merger outputs 24 wide, so that the projector maps 24 -> 16
+        vision_config=qwen_vit(hidden_size, 14, model_type="qwen2_5_vl_vision", out_hidden_size=24, **QWEN2_5_VIT_WINDOWS),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
     model = HyperCLOVAXVisionV2ForConditionalGeneration(config).eval()
-    pixels = frame_size * frame_size
     processor = HyperCLOVAXVisionV2Processor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}),
-        video_processor=Qwen2VLVideoProcessor(size={"shortest_edge": pixels, "longest_edge": pixels * 64}, do_sample_frames=False,
-                                              cap_pixels_per_frame=False),
+        image_processor=Qwen2VLImageProcessor(size=pixel_budget(frame_size)),
+        video_processor=Qwen2VLVideoProcessor(size=pixel_budget(frame_size, 64), do_sample_frames=False, cap_pixels_per_frame=False),
         tokenizer=tokenizer,
         chat_template=HCX_CHAT_TEMPLATE,
     )

@@ -79,6 +79,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     from transformers import Lfm3VlConfig, Lfm3VlForConditionalGeneration, Lfm3VlProcessor, Qwen2VLImageProcessor, Qwen3VLVideoProcessor
 
     from tests.support.tiny_families._tokenizers import byte_level_tokenizer
+    from tests.support.tiny_families.qwen3_vl import qwen3_vl_processor
 
     tokenizer = byte_level_tokenizer(LFM_SPECIAL_TOKENS, eos="<|im_end|>", pad="<|pad|>", bos="<|startoftext|>", chat_template=LFM3_VL_CHAT_TEMPLATE)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in LFM_SPECIAL_TOKENS}
@@ -123,12 +124,5 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     )
     torch.manual_seed(seed)
     model = Lfm3VlForConditionalGeneration(config).eval()
-    pixels = frame_size * frame_size
-    processor = Lfm3VlProcessor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=patch),
-        video_processor=Qwen3VLVideoProcessor(size={"shortest_edge": pixels, "longest_edge": pixels * 64}, patch_size=patch,
-                                              do_sample_frames=False, cap_pixels_per_frame=False),
-        tokenizer=tokenizer,
-        chat_template=LFM3_VL_CHAT_TEMPLATE,
-    )
+    processor = qwen3_vl_processor(tokenizer, LFM3_VL_CHAT_TEMPLATE, frame_size, patch, (Lfm3VlProcessor, Qwen2VLImageProcessor, Qwen3VLVideoProcessor))
     return model, processor

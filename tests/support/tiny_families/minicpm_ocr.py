@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.tiny_families.minicpmv4_6 import minicpm_chat_template, minicpm_processors, minicpm_tokenizer, qwen3_5_text_config
+from tests.support.tiny_families.minicpmv4_6 import minicpm_chat_template, minicpm_config, minicpm_processors, minicpm_tokenizer
 
 
 def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size: int = 56) -> tuple[Any, Any]:
@@ -40,22 +40,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     template = minicpm_chat_template()
     tokenizer = minicpm_tokenizer(template)
     patch = 14
-    vision_width = 2 * hidden_size
-    config = MiniCPMOcrConfig(
-        text_config=qwen3_5_text_config(tokenizer, hidden_size, num_layers),
-        vision_config={
-            "hidden_size": vision_width,
-            "intermediate_size": 2 * vision_width,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": frame_size,
-            "patch_size": patch,
-        },
-        insert_layer_id=0,
-        image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-        video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
-        tie_word_embeddings=True,
-    )
+    config = MiniCPMOcrConfig(**minicpm_config(tokenizer, hidden_size, num_layers, frame_size, patch), tie_word_embeddings=True)
     torch.manual_seed(seed)
     model = MiniCPMOcrForConditionalGeneration(config).eval()
     processor = MiniCPMOcrProcessor(tokenizer=tokenizer, chat_template=template, **minicpm_processors(frame_size, patch, "MiniCPMOcr"))

@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.tiny_families.qwen2_5_vl import QWEN_SPECIAL_TOKENS, trl_chat_template
-from tests.support.tiny_families.qwen3_vl import interleaved_mrope_section
+from tests.support.tiny_families.qwen3_5 import hybrid_layer_types, qwen3_5_text_config
 
 #: MiniCPM-V's own markers (``tokenizer.image_start_token`` ... in the hub tokenizer).
 MINICPM_TOKENS = {
@@ -68,32 +68,29 @@ def minicpm_tokenizer(template: str):
     return tokenizer
 
 
-def qwen3_5_text_config(tokenizer, hidden_size: int, num_layers: int) -> dict:
-    """A tiny Qwen3.5 text config (linear-attention layers first, the last layer full attention)."""
-    layer_types = ["linear_attention" if i % 2 == 0 else "full_attention" for i in range(num_layers)]
-    layer_types[-1] = "full_attention"
+def minicpm_text_config(tokenizer, hidden_size: int, num_layers: int) -> dict:
+    """A tiny Qwen3.5 text config (linear-attention layers first, the last layer full attention), dense."""
+    return qwen3_5_text_config(tokenizer, hidden_size, num_layers, hybrid_layer_types(num_layers),
+                               model_type="qwen3_5_text", intermediate_size=2 * hidden_size)
+
+
+def minicpm_config(tokenizer, hidden_size: int, num_layers: int, frame_size: int, patch: int) -> dict[str, Any]:
+    """The config entries the MiniCPM-V 4.6 / 4.7 / OCR tiny models share: the dense Qwen3.5 text model, a
+    2-layer SigLIP-style tower twice the text width, the merger after its first layer, the placeholders' ids."""
+    vision_width = 2 * hidden_size
     return {
-        "model_type": "qwen3_5_text",
-        "vocab_size": len(tokenizer),
-        "hidden_size": hidden_size,
-        "intermediate_size": 2 * hidden_size,
-        "num_hidden_layers": num_layers,
-        "layer_types": layer_types,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
-        "head_dim": 2 * hidden_size,
-        "linear_conv_kernel_dim": 4,
-        "linear_key_head_dim": 8,
-        "linear_value_head_dim": 8,
-        "linear_num_key_heads": 2,
-        "linear_num_value_heads": 4,
-        "max_position_embeddings": 4096,
-        # Qwen3.5's partial rotary (25%) with interleaved M-RoPE sections (t, h, w).
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25,
-                            "mrope_section": interleaved_mrope_section(hidden_size // 2), "mrope_interleaved": True},
-        "bos_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
+        "text_config": minicpm_text_config(tokenizer, hidden_size, num_layers),
+        "vision_config": {
+            "hidden_size": vision_width,
+            "intermediate_size": 2 * vision_width,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": frame_size,
+            "patch_size": patch,
+        },
+        "insert_layer_id": 0,
+        "image_token_id": tokenizer.convert_tokens_to_ids("<|image_pad|>"),
+        "video_token_id": tokenizer.convert_tokens_to_ids("<|video_pad|>"),
     }
 
 
@@ -121,23 +118,8 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     template = minicpm_chat_template()
     tokenizer = minicpm_tokenizer(template)
     patch = 14
-    vision_width = 2 * hidden_size
-    config = MiniCPMV4_6Config(
-        text_config=qwen3_5_text_config(tokenizer, hidden_size, num_layers),
-        vision_config={
-            "hidden_size": vision_width,
-            "intermediate_size": 2 * vision_width,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": frame_size,
-            "patch_size": patch,
-        },
-        insert_layer_id=0,
-        image_size=frame_size,
-        image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-        video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
-        tie_word_embeddings=False,
-    )
+    config = MiniCPMV4_6Config(**minicpm_config(tokenizer, hidden_size, num_layers, frame_size, patch), image_size=frame_size,
+                               tie_word_embeddings=False)
     torch.manual_seed(seed)
     model = MiniCPMV4_6ForConditionalGeneration(config).eval()
     processor = MiniCPMV4_6Processor(tokenizer=tokenizer, chat_template=template, **minicpm_processors(frame_size, patch))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.tiny_families.minicpmv4_6 import minicpm_chat_template, minicpm_processors, minicpm_tokenizer, qwen3_5_text_config
+from tests.support.tiny_families.minicpmv4_6 import minicpm_chat_template, minicpm_config, minicpm_processors, minicpm_tokenizer
 
 
 def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size: int = 112) -> tuple[Any, Any]:
@@ -41,24 +41,11 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     template = minicpm_chat_template()
     tokenizer = minicpm_tokenizer(template)
     patch = 14
-    vision_width = 2 * hidden_size
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in
            (("image_start_id", "<image>"), ("image_end_id", "</image>"), ("slice_start_id", "<slice>"), ("slice_end_id", "</slice>"))}
-    text_config = qwen3_5_text_config(tokenizer, hidden_size, num_layers)
     config = MiniCPMV4_7Config(
-        text_config=text_config,
-        vision_config={
-            "hidden_size": vision_width,
-            "intermediate_size": 2 * vision_width,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "image_size": frame_size,
-            "patch_size": patch,
-        },
-        insert_layer_id=0,
+        **minicpm_config(tokenizer, hidden_size, num_layers, frame_size, patch),
         image_size=frame_size,
-        image_token_id=tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-        video_token_id=tokenizer.convert_tokens_to_ids("<|video_pad|>"),
         newline_id=tokenizer("\n", add_special_tokens=False)["input_ids"][0],
         tie_word_embeddings=False,
         **ids,

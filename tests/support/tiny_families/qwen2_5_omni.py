@@ -87,6 +87,21 @@ def omni_tokenizer(special_tokens=OMNI_SPECIAL_TOKENS, chat_template: str = CHAT
     return byte_level_tokenizer(special_tokens, eos="<|im_end|>", pad="<|endoftext|>", chat_template=chat_template, **named)
 
 
+def omni_audio_config(mel_bins: int, hidden_size: int, **extra: Any) -> dict[str, Any]:
+    """A 1-layer, 24-wide Whisper-style audio tower on ``mel_bins`` mel bins, projecting into ``hidden_size``."""
+    return {
+        "num_mel_bins": mel_bins,
+        "encoder_layers": 1,
+        "encoder_attention_heads": 2,
+        "encoder_ffn_dim": 48,
+        "d_model": 24,
+        "output_dim": hidden_size,
+        "max_source_positions": 64,
+        "n_window": 8,
+        **extra,
+    }
+
+
 def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size: int = 56) -> tuple[Any, Any]:
     """A random Qwen2.5-Omni thinker and its processor (frames resized to ``frame_size``, a multiple of 28).
 
@@ -104,12 +119,12 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
         WhisperFeatureExtractor,
     )
 
+    from tests.support.tiny_families._common import QWEN2_5_VIT_WINDOWS, pixel_budget, qwen_vit
     from tests.support.tiny_families.qwen2_5_vl import mrope_section
 
     tokenizer = omni_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in OMNI_SPECIAL_TOKENS}
     heads = 2
-    vision_dim = 2 * hidden_size
     mel_bins = 16
     config = Qwen2_5OmniThinkerConfig(
         text_config={
@@ -126,28 +141,8 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
             "pad_token_id": ids["<|endoftext|>"],
             "tie_word_embeddings": False,
         },
-        vision_config={
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "out_hidden_size": hidden_size,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 56,
-            "fullatt_block_indexes": [1],  # window attention in block 0, full in block 1 (as 7/15/23/31 of 32)
-        },
-        audio_config={
-            "num_mel_bins": mel_bins,
-            "encoder_layers": 1,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 48,
-            "d_model": 24,
-            "output_dim": hidden_size,
-            "max_source_positions": 64,
-            "n_window": 8,
-        },
+        vision_config=qwen_vit(hidden_size, 14, **QWEN2_5_VIT_WINDOWS),
+        audio_config=omni_audio_config(mel_bins, hidden_size),
         audio_token_index=ids["<|AUDIO|>"],
         image_token_index=ids["<|IMAGE|>"],
         video_token_index=ids["<|VIDEO|>"],
@@ -163,8 +158,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     torch.manual_seed(seed)
     model = Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
     # (the video processor's size is what it saves; the Omni processor's videos_kwargs override it at call time)
-    pixels = frame_size * frame_size
-    size = {"shortest_edge": pixels, "longest_edge": pixels}
+    size = pixel_budget(frame_size)
     processor = Qwen2_5OmniProcessor(
         image_processor=Qwen2VLImageProcessor(size=size),
         video_processor=Qwen2VLVideoProcessor(size=size, do_sample_frames=False, cap_pixels_per_frame=False),

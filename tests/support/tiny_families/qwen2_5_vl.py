@@ -75,13 +75,13 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
         Qwen2VLVideoProcessor,
     )
 
+    from tests.support.tiny_families._common import QWEN2_5_VIT_WINDOWS, pixel_budget, qwen_vit
     from tests.support.tiny_families._tokenizers import byte_level_tokenizer
 
     template = trl_chat_template("qwen2_5_vl")
     tokenizer = byte_level_tokenizer(QWEN_SPECIAL_TOKENS, eos="<|im_end|>", pad="<|endoftext|>", chat_template=template)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     heads = 2
-    vision_dim = 2 * hidden_size
     config = Qwen2_5_VLConfig(
         text_config={
             "vocab_size": len(tokenizer),
@@ -96,19 +96,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
         },
-        vision_config={
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "out_hidden_size": hidden_size,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 56,
-            "fullatt_block_indexes": [1],  # window attention in block 0, full in block 1 (as 7/15/23/31 of 32)
-            "tokens_per_second": 2,
-        },
+        vision_config=qwen_vit(hidden_size, 14, **QWEN2_5_VIT_WINDOWS, tokens_per_second=2),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
@@ -116,8 +104,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    pixels = frame_size * frame_size
-    size = {"shortest_edge": pixels, "longest_edge": pixels}
+    size = pixel_budget(frame_size)
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(size=size),
         video_processor=Qwen2VLVideoProcessor(size=size, do_sample_frames=False, cap_pixels_per_frame=False),

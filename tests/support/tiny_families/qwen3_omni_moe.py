@@ -78,7 +78,9 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
         WhisperFeatureExtractor,
     )
 
+    from tests.support.tiny_families._common import pixel_budget, qwen_vit
     from tests.support.tiny_families._tokenizers import byte_level_tokenizer
+    from tests.support.tiny_families.qwen2_5_omni import omni_audio_config
     from tests.support.tiny_families.qwen3_vl import interleaved_mrope_section
 
     template = chat_template()
@@ -91,7 +93,6 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN3_OMNI_SPECIAL_TOKENS}
     heads = 2
     head_dim = hidden_size // heads
-    vision_dim = 2 * hidden_size
     patch = 16
     grid = max(frame_size // patch, 4)
     mel_bins = 16
@@ -112,31 +113,8 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
         },
-        vision_config={
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "out_hidden_size": hidden_size,
-            "patch_size": patch,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "num_position_embeddings": grid * grid,
-            "deepstack_visual_indexes": [0],
-        },
-        audio_config={
-            "num_mel_bins": mel_bins,
-            "encoder_layers": 1,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 48,
-            "d_model": 24,
-            "output_dim": hidden_size,
-            "max_source_positions": 64,
-            "n_window": 8,
-            "n_window_infer": 32,
-            "conv_chunksize": 16,
-            "downsample_hidden_size": 8,
-        },
+        vision_config=qwen_vit(hidden_size, patch, num_position_embeddings=grid * grid, deepstack_visual_indexes=[0]),
+        audio_config=omni_audio_config(mel_bins, hidden_size, n_window_infer=32, conv_chunksize=16, downsample_hidden_size=8),
         audio_token_id=ids["<|audio_pad|>"],
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
@@ -151,8 +129,7 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     torch.manual_seed(seed)
     model = Qwen3OmniMoeThinkerForConditionalGeneration(config).eval()
     # (the video processor's size is what it saves; the Omni processor's videos_kwargs override it at call time)
-    pixels = frame_size * frame_size
-    size = {"shortest_edge": pixels, "longest_edge": pixels}
+    size = pixel_budget(frame_size)
     processor = Qwen3OmniMoeProcessor(
         image_processor=Qwen2VLImageProcessor(size=size, patch_size=patch),
         video_processor=Qwen2VLVideoProcessor(size=size, patch_size=patch, do_sample_frames=False, cap_pixels_per_frame=False),

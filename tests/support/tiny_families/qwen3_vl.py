@@ -43,6 +43,7 @@ def build_qwen3_vl_family(
     """A random Qwen3-VL (dense or MoE, by ``config_class``/``model_class``) and its processor."""
     import torch
 
+    from tests.support.tiny_families._common import qwen_vit
     from tests.support.tiny_families._tokenizers import byte_level_tokenizer
 
     template = trl_chat_template("qwen3_vl")
@@ -50,7 +51,6 @@ def build_qwen3_vl_family(
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     heads = 2
     head_dim = hidden_size // heads
-    vision_dim = 2 * hidden_size
     patch = 16
     grid = max(frame_size // patch, 4)
     config = config_class(
@@ -69,18 +69,8 @@ def build_qwen3_vl_family(
             "pad_token_id": ids["<|endoftext|>"],
             **(extra_text_config or {}),
         },
-        vision_config={
-            "depth": 2,
-            "hidden_size": vision_dim,
-            "intermediate_size": 2 * vision_dim,
-            "num_heads": 2,
-            "out_hidden_size": hidden_size,
-            "patch_size": patch,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "num_position_embeddings": grid * grid,
-            "deepstack_visual_indexes": [0],  # block 0's features are added into the text model's first layer
-        },
+        # block 0's features are added into the text model's first layer (DeepStack)
+        vision_config=qwen_vit(hidden_size, patch, num_position_embeddings=grid * grid, deepstack_visual_indexes=[0]),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
@@ -104,15 +94,17 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     return build_qwen3_vl_family(Qwen3VLConfig, Qwen3VLForConditionalGeneration, None, hidden_size, num_layers, seed, frame_size)
 
 
-def qwen3_vl_processor(tokenizer, template: str, frame_size: int, patch: int) -> Any:
-    """``Qwen3VLProcessor`` for frames of about ``frame_size`` px (Qwen3-VL, Qwen3-VL-MoE, Qwen3.5)."""
+def qwen3_vl_processor(tokenizer, template: str, frame_size: int, patch: int, classes: tuple | None = None) -> Any:
+    """``Qwen3VLProcessor`` for frames of about ``frame_size`` px (Qwen3-VL, Qwen3-VL-MoE, Qwen3.5), or
+    ``classes`` = (processor, image processor, video processor) laid out as Qwen3-VL's (Cohere Compass, LFM3-VL)."""
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
-    pixels = frame_size * frame_size
-    return Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": pixels, "longest_edge": pixels}, patch_size=patch),
-        video_processor=Qwen3VLVideoProcessor(size={"shortest_edge": pixels, "longest_edge": pixels * 64}, patch_size=patch,
-                                              do_sample_frames=False, cap_pixels_per_frame=False),
+    from tests.support.tiny_families._common import pixel_budget
+
+    processor_class, image_class, video_class = classes or (Qwen3VLProcessor, Qwen2VLImageProcessor, Qwen3VLVideoProcessor)
+    return processor_class(
+        image_processor=image_class(size=pixel_budget(frame_size), patch_size=patch),
+        video_processor=video_class(size=pixel_budget(frame_size, 64), patch_size=patch, do_sample_frames=False, cap_pixels_per_frame=False),
         tokenizer=tokenizer,
         chat_template=template,
     )

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.tiny_families.qwen3_5_moe import build_qwen3_5_family
+from tests.support.tiny_families.qwen3_5 import build_qwen3_5_family, hybrid_layer_types
 
 
 def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size: int = 64) -> tuple[Any, Any]:
@@ -46,8 +46,6 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
     """
     from transformers import Qwen4ExpConfig, Qwen4ExpForConditionalGeneration
 
-    layer_types = ["linear_attention" if i % 2 == 0 else "indexed_attention" for i in range(num_layers)]
-    layer_types[-1] = "indexed_attention"
     extra = {
         "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": hidden_size,
         "shared_expert_intermediate_size": hidden_size,
@@ -58,5 +56,5 @@ def build(hidden_size: int = 16, num_layers: int = 2, seed: int = 0, frame_size:
         "ple_layer_ids": [1], "ple_embed_dim": hidden_size, "ngram_size": 3, "heads_per_ngram": 2,
         "ngram_vocab_size_base": 13, "make_ngram_vocab_size_divisible_by": 8, "split_ngram_parts": 2,
     }
-    return build_qwen3_5_family(Qwen4ExpConfig, Qwen4ExpForConditionalGeneration, extra, layer_types,
+    return build_qwen3_5_family(Qwen4ExpConfig, Qwen4ExpForConditionalGeneration, extra, hybrid_layer_types(num_layers, "indexed_attention"),
                                 hidden_size, num_layers, seed, frame_size)
