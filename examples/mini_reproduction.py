@@ -3,9 +3,12 @@
     python examples/mini_reproduction.py --out runs/mini-repro                 # 5 seeds x 2 worlds
     python examples/mini_reproduction.py --out runs/mini-repro --seeds 0 1 --worlds canonical
     python examples/mini_reproduction.py --out runs/mini-repro-tuning --tune   # the grid, seeds 100-102
+    python examples/mini_reproduction.py --out runs/mini-repro --setup zero-shot            # train on open video QA, test zero-shot
+    python examples/mini_reproduction.py --out runs/mini-repro --setup in-format zero-shot --worlds mixed  # both, side by side
 
 Same as ``temrobbench reproduce``; see panodpo/reproduction/ (pipeline.py: what it does; tuning.py:
-how its preference settings were chosen; stats.py: the intervals) and the README's "Mini reproduction".
+how its preference settings were chosen; zero_shot.py: the zero-shot setup's data; stats.py: the
+intervals) and docs/reproduction.md.
 """
 
 import sys

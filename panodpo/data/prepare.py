@@ -76,8 +76,8 @@ class PrepareConfig:
     num_frames: int = 8
     seed: int = 0
     # The frame rate of frame folders (their frames 1/fps seconds apart): they are encoded at it, so the
-    # prepared videos' timing, and the timestamps of families that print them, follow it. 1 fps is an
-    # assumption, not verified against ShareGPTVideo's extractor (docs/training.md).
+    # prepared videos' timing, and the timestamps of families that print them, follow it. The default is
+    # LLaVA-Hound-DPO's own extractor's rate (panodpo.media.DEFAULT_FRAMES_FPS; docs/training.md).
     frames_fps: float = DEFAULT_FRAMES_FPS
 
 

@@ -18,6 +18,16 @@ def _pyplot():
     return plt
 
 
+def _title(label: str) -> str:
+    """``mixed`` -> ``mixed world``; ``zero-shot/mixed`` -> ``mixed world, zero-shot``.
+
+    >>> _title("zero-shot/mixed")
+    'mixed world, zero-shot'
+    """
+    setup, _, world = label.rpartition("/")
+    return f"{world} world" + (f", {setup}" if setup else "")
+
+
 def plot_results(results: dict[str, list[dict]], path: Path) -> None:
     plt = _pyplot()
     worlds = [w for w, rs in results.items() if rs]
@@ -34,7 +44,7 @@ def plot_results(results: dict[str, list[dict]], path: Path) -> None:
                 ax.bar([i + offset for i in x], means, width=0.4, yerr=errors, capsize=3, color=colour, label="T-Acc" if metric == "t_acc" else "FR")
                 for i, v in enumerate(values):  # every seed, so that the spread is seen, not only summarized
                     ax.scatter([i + offset] * len(v), v, s=6, color="black", zorder=3)
-            ax.set(xticks=list(x), ylim=(0, 105), ylabel="%", title=f"{world} world: {title}")
+            ax.set(xticks=list(x), ylim=(0, 105), ylabel="%", title=f"{_title(world)}: {title}")
             ax.set_xticklabels(rows, rotation=25, ha="right", fontsize=8)
     # One legend above the panels: inside an axis it hid the FR bars, which reach 100%.
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -63,7 +73,7 @@ def plot_margins(results: dict[str, list[dict]], path: Path) -> None:
             means = [r["margins"][row]["intrinsic"]["mean"] for r in seed_results if row in r["margins"]]
             ax.scatter([i] * len(means), means, s=14, color="black", zorder=3, label="seed mean" if i == 0 else None)
         ax.axhline(0.0, color="grey", lw=0.8, ls="--")
-        ax.set(xticks=list(range(len(rows))), ylabel="log p(correct) − log p(shortcut)", title=f"{world} world: shortcut margin, adversarial ITS items")
+        ax.set(xticks=list(range(len(rows))), ylabel="log p(correct) − log p(shortcut)", title=f"{_title(world)}: shortcut margin, adversarial ITS items")
         ax.set_xticklabels(rows, rotation=25, ha="right", fontsize=8)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

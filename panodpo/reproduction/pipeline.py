@@ -15,6 +15,13 @@
    text as the answer): SFT, Prompt (SFT + the trust-the-video system prompt) and the preference
    rows; the shortcut margin log p(correct) - log p(shortcut) from the option scores (:mod:`.stats`).
 
+Two setups. ``in-format`` (above): SFT and preference rows are benchmark-style items of the
+training videos. ``zero-shot`` (:mod:`.zero_shot`), the paper's protocol: SFT and preference rows
+are open questions about the training videos with free-text answers, in the ShareGPTVideo-DPO
+layout, prepared with ``panodpo prepare``'s code (template q'); rows SFT, vanilla DPO and PanoDPO
+(:data:`~panodpo.reproduction.zero_shot.ZERO_SHOT_ROWS`: a name and ``PanoDPOConfig`` overrides);
+the same benchmark, never seen in training. Its seeds live under ``zero-shot/<world>/seed<N>/``.
+
 The preference hyperparameters of each world (:data:`TUNED`) were chosen on seeds 100-102
 (:mod:`.tuning`), never on the reported seeds 0-4. Everything a seed computes is kept under its
 folder (SFT model, each row's model, records, metrics) and read back on rerun.
@@ -59,6 +66,15 @@ class MiniReproConfig:
     rejected_video_strategy: str = "shuffle_segments"
     rounds: int = 4
     frames: int = 10  # 5 events x 2 frames: every frame of the world's videos
+    # What the model is trained on: ``in-format`` (benchmark-style items of the training videos) or
+    # ``zero-shot`` (open video QA in the ShareGPTVideo-DPO layout, :mod:`.zero_shot`).
+    setup: str = "in-format"
+
+
+SETUPS = ("in-format", "zero-shot")
+# Worlds a setup runs when none are named: the zero-shot setup's rejected answers need videos that
+# depart from their task's usual order, which only the mixed world has.
+SETUP_WORLDS = {"in-format": ("canonical", "mixed"), "zero-shot": ("mixed",)}
 
 
 # Preference hyperparameters per world, chosen on the tuning seeds 100-102 (see tuning.md of
@@ -69,13 +85,52 @@ TUNED: dict[str, dict[str, Any]] = {
 }
 
 # The fields SFT and the data depend on: a seed folder holds one value of them.
-DATA_FIELDS = ("seed", "world", "noncanonical_fraction", "train_videos", "test_videos", "hidden_size", "sft_steps", "sft_batch", "sft_lr", "rounds", "frames")
+DATA_FIELDS = ("seed", "world", "noncanonical_fraction", "train_videos", "test_videos", "hidden_size", "sft_steps", "sft_batch", "sft_lr", "rounds", "frames",
+               "setup")
+
+
+def identity(config: MiniReproConfig) -> dict[str, Any]:
+    """The fields that name a run: every field, but ``setup`` only where it is not ``in-format``, so
+    the files of in-format runs made before the zero-shot setup existed are read back as finished.
+
+    >>> "setup" in identity(MiniReproConfig()), identity(MiniReproConfig(setup="zero-shot"))["setup"]
+    (False, 'zero-shot')
+    """
+    fields = asdict(config)
+    if fields["setup"] == "in-format":
+        del fields["setup"]
+    return fields
+
+
+def same_run(recorded: dict | None, config: MiniReproConfig) -> bool:
+    """Whether a recorded config (a seed's ``results.json``) is ``config``'s run; an explicit
+    ``"setup": "in-format"`` and none are the same.
+
+    >>> same_run({**identity(MiniReproConfig()), "setup": "in-format"}, MiniReproConfig())
+    True
+    """
+    if not isinstance(recorded, dict):
+        return False
+    recorded = {k: v for k, v in recorded.items() if not (k == "setup" and v == "in-format")}
+    return recorded == identity(config)
+
+
+def setup_folder(setup: str, world: str) -> str:
+    """Where a setup's seeds of a world live under ``--out`` (in-format: ``<world>``, as before).
+
+    >>> setup_folder("in-format", "mixed"), setup_folder("zero-shot", "mixed")
+    ('mixed', 'zero-shot/mixed')
+    """
+    return world if setup == "in-format" else f"{setup}/{world}"
 
 
 def config_for(world: str, seed: int, **overrides: Any) -> MiniReproConfig:
-    """The reported configuration of ``world`` (its tuned preference settings), with ``overrides``."""
+    """The reported configuration of ``world`` (its tuned preference settings), with ``overrides``
+    (``setup="zero-shot"`` among them: the zero-shot setup keeps the world's settings, see the docs)."""
     if world not in WORLDS:
         raise ValueError(f"unknown world {world!r}; valid: {', '.join(WORLDS)}")
+    if overrides.get("setup") not in (None, *SETUPS):
+        raise ValueError(f"unknown setup {overrides['setup']!r}; valid: {', '.join(SETUPS)}")
     fields = {"seed": seed, "world": world, "noncanonical_fraction": WORLDS[world], **TUNED[world]}
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return MiniReproConfig(**fields)
@@ -93,8 +148,23 @@ def variants(config: MiniReproConfig) -> dict[str, tuple[float, float, str]]:
     }
 
 
+def preference_rows(config: MiniReproConfig) -> dict[str, tuple[float, float, str] | dict[str, Any]]:
+    """The preference rows a seed trains: in-format, :func:`variants` (weights and v'); zero-shot,
+    :data:`~panodpo.reproduction.zero_shot.ZERO_SHOT_ROWS` (``PanoDPOConfig`` overrides)."""
+    if config.setup == "zero-shot":
+        from panodpo.reproduction.zero_shot import ZERO_SHOT_ROWS
+
+        return {name: dict(overrides) for name, overrides in ZERO_SHOT_ROWS.items()}
+    return variants(config)
+
+
+def base_rows(config: MiniReproConfig) -> tuple[str, ...]:
+    """The rows evaluated without preference training (the zero-shot setup reports SFT alone)."""
+    return ("SFT",) if config.setup == "zero-shot" else ("SFT", "Prompt")
+
+
 def rows_of(config: MiniReproConfig) -> tuple[str, ...]:
-    return ("SFT", "Prompt", *variants(config))
+    return (*base_rows(config), *preference_rows(config))
 
 
 ROWS = rows_of(MiniReproConfig())
@@ -109,14 +179,18 @@ def _key(*parts: Any) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def row_key(config: MiniReproConfig, row: str, variant: tuple[float, float, str] | None) -> str:
+def row_key(config: MiniReproConfig, row: str, variant: tuple[float, float, str] | dict[str, Any] | None) -> str:
     """Folder name of one row's model, records and metrics: what they depend on, hashed.
 
     Rows that share training settings share a folder (vanilla DPO does not depend on v'), so a
-    tuning grid and the reported run reuse each other's work.
+    tuning grid and the reported run reuse each other's work. A row given as ``PanoDPOConfig``
+    overrides (zero-shot) is keyed on its name, its overrides and the shared settings.
     """
     if variant is None:
         return _slug(row.lower())
+    if isinstance(variant, dict):
+        shared = (config.pref_steps, config.pref_batch, float(config.pref_lr), float(config.beta), config.rejected_video_strategy)
+        return f"{_slug(row.lower())}-{_key(sorted(variant.items()), *shared)}"
     weights = (float(variant[0]), float(variant[1]), variant[2] if variant[0] > 0 else None)  # 1 and 1.0: one key
     return f"{'pano' if variant[0] or variant[1] else 'dpo'}-{_key(weights, config.pref_steps, config.pref_batch, float(config.pref_lr), float(config.beta))}"
 
@@ -136,13 +210,14 @@ class SeedRun:
     def __init__(self, out_dir: str | Path, config: MiniReproConfig, progress: bool = True):
         self.out = Path(out_dir)
         self.config = config
-        self.say = (lambda m: print(f"[{config.world} seed {config.seed}] {m}", flush=True)) if progress else (lambda m: None)
+        where = setup_folder(config.setup, config.world)
+        self.say = (lambda m: print(f"[{where} seed {config.seed}] {m}", flush=True)) if progress else (lambda m: None)
         self._ready = False
         self.log: list[dict] = []
         self.timings: dict[str, float] = {}
 
     def _data_config(self) -> dict:
-        return {k: v for k, v in asdict(self.config).items() if k in DATA_FIELDS}
+        return {k: v for k, v in identity(self.config).items() if k in DATA_FIELDS}
 
     def prepare(self) -> None:
         if self._ready:
@@ -174,7 +249,14 @@ class SeedRun:
                         encode=EncodeSettings(max_height=64)),
             progress=False,
         ).out_dir
-        self.sft_examples, self.preference_rows = training_examples(train_coin, train_coin.parent / "videos", config.seed)
+        if config.setup == "zero-shot":
+            from panodpo.reproduction.zero_shot import prepare_zero_shot_data
+
+            # Open QA, written through `panodpo prepare`'s code; the dataset is what `panodpo train` reads.
+            self.preference_rows, self.sft_examples, self.prepare_report = prepare_zero_shot_data(
+                train_coin, train_coin.parent / "videos", self.out / "open-qa", config.seed)
+        else:
+            self.sft_examples, self.preference_rows = training_examples(train_coin, train_coin.parent / "videos", config.seed)
         self.timings["data"] = time.time() - started
         self.say(f"worlds and benchmark ready: {len(self.sft_examples)} SFT examples, {len(self.preference_rows)} preference rows ({self.timings['data']:.0f} s)")
         start, cpu = time.time(), time.process_time()
@@ -191,7 +273,7 @@ class SeedRun:
         self.say(f"SFT: {what} ({self.timings['sft']:.0f} s)")
         self._ready = True
 
-    def row(self, row: str, variant: tuple[float, float, str] | None = None, config: MiniReproConfig | None = None) -> dict:
+    def row(self, row: str, variant: tuple[float, float, str] | dict[str, Any] | None = None, config: MiniReproConfig | None = None) -> dict:
         """Metrics, shortcut margins and timings of one row (trained and evaluated at most once)."""
         config = config or self.config
         folder = self.out / "rows" / row_key(config, row, variant)
@@ -234,7 +316,7 @@ class SeedRun:
         timings["cpu"] = time.process_time() - cpu  # one thread's seconds: the wall time on a free core
         its_items, ets_items = item_margins(report.records, "intrinsic"), item_margins(report.records, "extrinsic")
         result = {
-            "row": row, "variant": list(variant) if variant else None,
+            "row": row, "variant": (dict(variant) if isinstance(variant, dict) else list(variant)) if variant else None,
             "settings": {k: getattr(config, k) for k in ("pref_steps", "pref_batch", "pref_lr", "beta")} if variant else None,
             "metrics": report.metrics,
             "margins": {"intrinsic": {**margin_summary(its_items), "items": its_items}, "extrinsic": margin_summary(ets_items)},
@@ -262,28 +344,29 @@ def seed_cost(seed_timings: dict, rows: dict[str, dict]) -> dict[str, float]:
 def run_seed(out_dir: str | Path, config: MiniReproConfig, progress: bool = True) -> dict[str, Any]:
     """The whole pipeline for one seed and world; returns metrics and margins per row, and timings.
 
-    A seed whose ``results.json`` was written by a finished run with the same config is read back
-    instead of rerun (the file is written last, atomically, so a killed run never counts as done);
-    a killed run resumes row by row.
+    A seed whose ``results.json`` was written by a finished run with the same config and holds
+    every row is read back instead of rerun (the file is written last, atomically, so a killed run
+    never counts as done); a killed run, or a seed a row was added to, resumes row by row.
     """
     out = Path(out_dir)
     finished = out / "results.json"
     if finished.exists():
         previous = json.loads(finished.read_text(encoding="utf-8"))
-        if previous.get("config") == asdict(config):
+        # A row added since (an entry of ZERO_SHOT_ROWS) reopens the seed: its other rows are read back.
+        if same_run(previous.get("config"), config) and set(rows_of(config)) <= set(previous.get("metrics", {})):
             if progress:
                 print(f"[{config.world} seed {config.seed}] already finished: reading {finished}", flush=True)
             return previous
     started = time.time()
     seed_run = SeedRun(out, config, progress)
-    rows = {"SFT": seed_run.row("SFT"), "Prompt": seed_run.row("Prompt")}
-    for name, variant in variants(config).items():
+    rows = {name: seed_run.row(name) for name in base_rows(config)}
+    for name, variant in preference_rows(config).items():
         rows[name] = seed_run.row(name, variant)
     timings = {**seed_run.timings, **{f"{kind} {name}": r["timings_s"][kind] for name, r in rows.items() for kind in r["timings_s"]}}
     timings["total"] = time.time() - started
     timings.update(seed_cost(seed_run.timings, rows))
     summary = {
-        "seed": config.seed, "world": config.world, "config": asdict(config),
+        "seed": config.seed, "world": config.world, "config": identity(config),
         "metrics": {name: r["metrics"] for name, r in rows.items()},
         "margins": {name: r["margins"] for name, r in rows.items()},
         "timings_s": timings,
@@ -304,10 +387,10 @@ def collect_seed(out_dir: str | Path, config: MiniReproConfig) -> dict[str, Any]
     finished = out / "results.json"
     if finished.exists():
         previous = json.loads(finished.read_text(encoding="utf-8"))
-        if previous.get("config") == asdict(config):
+        if same_run(previous.get("config"), config) and set(rows_of(config)) <= set(previous.get("metrics", {})):
             return previous
     rows = {}
-    for name, variant in [("SFT", None), ("Prompt", None), *variants(config).items()]:
+    for name, variant in [*((name, None) for name in base_rows(config)), *preference_rows(config).items()]:
         done = out / "rows" / row_key(config, name, variant) / "metrics.json"
         if done.exists():
             rows[name] = json.loads(done.read_text(encoding="utf-8"))
@@ -315,9 +398,9 @@ def collect_seed(out_dir: str | Path, config: MiniReproConfig) -> dict[str, Any]
         return None
     record = out / "sft.json"
     seed_timings = {"data": 0.0, **(json.loads(record.read_text(encoding="utf-8")) if record.exists() else {})}
-    return {"seed": config.seed, "world": config.world, "config": asdict(config), "partial": True,
+    return {"seed": config.seed, "world": config.world, "config": identity(config), "partial": True,
             "metrics": {name: r["metrics"] for name, r in rows.items()}, "margins": {name: r["margins"] for name, r in rows.items()},
-            "timings_s": {**seed_timings, **(seed_cost(seed_timings, rows) if len(rows) == 2 + len(variants(config)) else {})}}
+            "timings_s": {**seed_timings, **(seed_cost(seed_timings, rows) if len(rows) == len(rows_of(config)) else {})}}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -325,10 +408,12 @@ def collect_seed(out_dir: str | Path, config: MiniReproConfig) -> dict[str, Any]
 # ----------------------------------------------------------------------------------------------
 
 
-def run(out_dir: str | Path, seeds=DEFAULT_SEEDS, worlds=tuple(WORLDS), overrides: dict | None = None, progress: bool = True,
-        report_only: bool = False) -> str:
-    """All worlds and seeds; writes ``results.md``, ``results.json``, ``results.png`` and ``margins.png``.
+def run(out_dir: str | Path, seeds=DEFAULT_SEEDS, worlds=None, overrides: dict | None = None, progress: bool = True,
+        report_only: bool = False, setups=("in-format",)) -> str:
+    """All setups, worlds and seeds; writes ``results.md``, ``results.json``, ``results.png`` and ``margins.png``.
 
+    ``worlds``: the same worlds for every setup, or None for each setup's own (:data:`SETUP_WORLDS`).
+    Results are keyed by their folder under ``out_dir`` (``mixed``, ``zero-shot/mixed``).
     ``report_only``: train nothing, report the rows finished so far (a run stopped early).
     """
     from panodpo.reproduction.figures import plot_margins, plot_results
@@ -336,24 +421,27 @@ def run(out_dir: str | Path, seeds=DEFAULT_SEEDS, worlds=tuple(WORLDS), override
 
     out = Path(out_dir)
     results: dict[str, list[dict]] = {}
-    for world in worlds:
-        results[world] = []
-        for seed in seeds:
-            config = config_for(world, seed, **(overrides or {}))
-            if report_only:
-                found = collect_seed(out / world / f"seed{seed}", config)
-                if found is not None:
-                    results[world].append(found)
-                continue
-            results[world].append(run_seed(out / world / f"seed{seed}", config, progress=progress))
-            timing = results[world][-1]["timings_s"]
-            print(f"{world} seed {seed} done in {timing['total']:.0f} s (compute {timing['compute']:.0f} s)", flush=True)
+    for setup in setups:
+        for world in (worlds or SETUP_WORLDS[setup]):
+            label = setup_folder(setup, world)
+            results[label] = []
+            for seed in seeds:
+                config = config_for(world, seed, **{**(overrides or {}), "setup": setup})
+                if report_only:
+                    found = collect_seed(out / label / f"seed{seed}", config)
+                    if found is not None:
+                        results[label].append(found)
+                    continue
+                results[label].append(run_seed(out / label / f"seed{seed}", config, progress=progress))
+                timing = results[label][-1]["timings_s"]
+                cpu = f", {timing['cpu'] / 60:.1f} CPU-min" if "cpu" in timing else ""
+                print(f"{label} seed {seed} done in {timing['total']:.0f} s (compute {timing['compute']:.0f} s{cpu})", flush=True)
     if not any(results.values()):
         raise ValueError(f"{out}: no finished seed or row to report")
     table = summarize_worlds(results)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(table + "\n", encoding="utf-8")
-    slim = {world: [{k: v for k, v in r.items() if k != "training_log"} for r in rs] for world, rs in results.items()}
+    slim = {label: [{k: v for k, v in r.items() if k != "training_log"} for r in rs] for label, rs in results.items()}
     (out / "results.json").write_text(json.dumps(slim, indent=2), encoding="utf-8")
     try:
         plot_results(results, out / "results.png")
@@ -379,5 +467,5 @@ def _cell(values: list[float | None]) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
-__all__ = ["DEFAULT_SEEDS", "MiniReproConfig", "ROWS", "TUNED", "VARIANTS", "WORLDS", "SeedRun", "config_for", "rows_of", "run", "run_seed",
-           "summarize", "variants"]
+__all__ = ["DEFAULT_SEEDS", "MiniReproConfig", "ROWS", "SETUPS", "SETUP_WORLDS", "TUNED", "VARIANTS", "WORLDS", "SeedRun", "config_for", "identity",
+           "preference_rows", "rows_of", "run", "run_seed", "setup_folder", "summarize", "variants"]

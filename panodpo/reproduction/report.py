@@ -51,9 +51,13 @@ def summarize_world(seed_results: list[dict]) -> str:
     rows = rows_in(seed_results)
     world = first.get("world", config.get("world", "canonical"))
     fraction = config.get("noncanonical_fraction", 0.0)
-    lines = [
-        f"### World `{world}` ({100 * fraction:.0f}% of training videos in a non-canonical order), seeds {seeds}",
-        "",
+    setup = config.get("setup", "in-format")
+    title = f"World `{world}` ({100 * fraction:.0f}% of training videos in a non-canonical order), seeds {seeds}"
+    lines = [f"### {'Zero-shot setup: ' if setup == 'zero-shot' else ''}{title}", ""]
+    if setup == "zero-shot":
+        lines += ["Trained (SFT and preference) on open questions about the training videos with free-text answers, in the "
+                  "ShareGPTVideo-DPO layout, q' by the template misleading-question writer; evaluated on TemRobBench items it never saw.", ""]
+    lines += [
         f"Preference settings: {config.get('pref_steps')} steps, batch {config.get('pref_batch')}, lr {config.get('pref_lr')}, "
         f"beta {config.get('beta')}, v' = {config.get('rejected_video_strategy')}. Percent; mean ± std over seeds; "
         f"choice scoring, {config['rounds']} rounds; ITS margin = mean log p(correct) - log p(shortcut) on adversarial ITS items (nats).",
@@ -118,9 +122,58 @@ def summarize_world(seed_results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _setup_of(seed_results: list[dict]) -> str:
+    return seed_results[0]["config"].get("setup", "in-format")
+
+
+SIDE_BY_SIDE_ROWS = ("SFT", "vanilla DPO", "PanoDPO")
+
+
+def compare_setups(results: dict[str, list[dict]]) -> str:
+    """Per world run in both setups: SFT, vanilla DPO and PanoDPO of the in-format and the zero-shot
+    setup side by side, and PanoDPO − vanilla DPO with its paired interval in each ('' if no world has both)."""
+    by_world: dict[str, dict[str, list[dict]]] = {}
+    for seed_results in results.values():
+        if seed_results:
+            by_world.setdefault(seed_results[0]["world"], {})[_setup_of(seed_results)] = seed_results
+    lines: list[str] = []
+    for world, setups in by_world.items():
+        if not {"in-format", "zero-shot"} <= set(setups):
+            continue
+        lines += [f"### World `{world}`: in-format beside zero-shot", "",
+                  "Mean ± std over each setup's seeds (percent; margin in nats); Δ = PanoDPO − vanilla DPO, paired over seeds: "
+                  "mean [95% interval] k/n.", "",
+                  "| Setup | Method | ITS T-Acc | ITS FR | ETS T-Acc | ETS FR | ITS margin | clean ITS Acc |", "|---|---|---|---|---|---|---|---|"]
+        for setup in ("in-format", "zero-shot"):
+            seed_results = setups[setup]
+            for row in SIDE_BY_SIDE_ROWS:
+                have = _with(seed_results, row)
+                if not have:
+                    continue
+                its = [r["metrics"][row]["intrinsic"] for r in have]
+                ets = [r["metrics"][row]["extrinsic"] for r in have]
+                lines.append(f"| {setup} ({len(have)} seeds) | {row} | {cell([m['t_acc'] for m in its])} | {cell([m['fr'] for m in its])} | "
+                             f"{cell([m['t_acc'] for m in ets])} | {cell([m['fr'] for m in ets])} | {cell([_margin(r, row) for r in have], 2)} | "
+                             f"{cell([m['clean_acc'] for m in its])} |")
+        lines += ["", "| Setup | " + " | ".join(f"Δ {name}" for name, _, _ in COMPARED) + " |", "|---|" + "---|" * len(COMPARED)]
+        for setup in ("in-format", "zero-shot"):
+            both = [r for r in setups[setup] if "PanoDPO" in r["metrics"] and "vanilla DPO" in r["metrics"]]
+            if len(both) < 1:
+                continue
+            comparison = paired_comparisons(both, "PanoDPO", ["vanilla DPO"])["vanilla DPO"]
+            lines.append(f"| {setup} | " + " | ".join(format_interval(comparison[name], 2 if "margin" in name else 1) for name, _, _ in COMPARED) + " |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
 def summarize_worlds(results: dict[str, list[dict]]) -> str:
+    """Markdown of every setup and world run (keyed by folder: ``mixed``, ``zero-shot/mixed``), then
+    the side-by-side of the setups where a world was run in both."""
     parts = ["## Mini reproduction", ""]
-    for world, seed_results in results.items():
+    for seed_results in results.values():
         if seed_results:
             parts += [summarize_world(seed_results), ""]
+    side_by_side = compare_setups(results)
+    if side_by_side:
+        parts += [side_by_side, ""]
     return "\n".join(parts).rstrip()

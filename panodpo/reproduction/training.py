@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import random
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 
 def build_model(config):
@@ -45,13 +47,13 @@ def train_sft(model, processor, examples: list[dict], config, log: list) -> None
     frames = {}
     encoded = []
     for example in examples:
-        if example["video"] not in frames:
+        if example["video"] not in frames:  # a path: every question of a video shares its frames
             frames[example["video"]] = load_frames(example["video"], config.frames)
         # The evaluation adapter's prompt (messages, template switches, special tokens, frame timing).
         prompt = processor.apply_chat_template(video_chat_messages(example["question"]), add_generation_prompt=True, tokenize=False,
                                                **template_switches(processor))
         full = prompt + example["answer"] + processor.tokenizer.eos_token
-        video = video_kwargs([frames[example["video"]]])
+        video = video_kwargs([frames[example["video"]]], processor)
         special = adds_special_tokens(processor.tokenizer, prompt)
         inputs = processor(text=[full], return_tensors="pt", add_special_tokens=special, **video)
         prompt_length = processor(text=[prompt], return_tensors="pt", add_special_tokens=special, **video)["input_ids"].shape[1]
@@ -86,26 +88,53 @@ def train_sft(model, processor, examples: list[dict], config, log: list) -> None
     model.eval()
 
 
-def train_preference(sft_model, processor, rows: list[dict], variant: tuple[float, float, str], config, out_dir: Path, log: list):
-    """A copy of the SFT model trained with PanoDPOTrainer: ``variant`` = (lambda_v, lambda_t, rejected-video strategy)."""
+def variant_overrides(variant: tuple[float, float, str] | dict[str, Any]) -> dict[str, Any]:
+    """The ``PanoDPOConfig`` fields a preference row sets: a dict is that already; an in-format
+    variant tuple (lambda_v, lambda_t, rejected-video strategy) names three of them.
+
+    >>> variant_overrides((0.0, 1.0, "shuffle"))
+    {'video_loss_weight': 0.0, 'text_loss_weight': 1.0, 'rejected_video_strategy': 'shuffle'}
+    """
+    if isinstance(variant, dict):
+        return dict(variant)
+    return {"video_loss_weight": variant[0], "text_loss_weight": variant[1], "rejected_video_strategy": variant[2]}
+
+
+def preference_args(config, variant: tuple[float, float, str] | dict[str, Any], out_dir: Path):
+    """The run's shared preference settings with the row's ``PanoDPOConfig`` overrides on top."""
+    from panodpo import PanoDPOConfig
+
+    settings = dict(
+        output_dir=str(out_dir), max_steps=config.pref_steps, per_device_train_batch_size=config.pref_batch, learning_rate=config.pref_lr,
+        beta=config.beta, num_frames=config.frames, rejected_video_strategy=config.rejected_video_strategy, num_video_segments=5,
+        frame_cache_size=4096, precompute_ref_log_probs=True, gradient_checkpointing=False, report_to=[], save_strategy="no", logging_steps=50,
+        disable_tqdm=True, seed=config.seed, warmup_ratio=0.1, lr_scheduler_type="cosine", disable_dropout=True,
+    )
+    overrides = variant_overrides(variant)
+    known = {f.name for f in fields(PanoDPOConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"preference row overrides {', '.join(unknown)}: not PanoDPOConfig fields")
+    return PanoDPOConfig(**{**settings, **overrides})
+
+
+def train_preference(sft_model, processor, rows, variant: tuple[float, float, str] | dict[str, Any], config, out_dir: Path, log: list):
+    """A copy of the SFT model trained with PanoDPOTrainer on ``rows`` (a list of dicts or a
+    ``datasets.Dataset``): ``variant`` = (lambda_v, lambda_t, rejected-video strategy), or a dict
+    of ``PanoDPOConfig`` overrides."""
     from datasets import Dataset
 
-    from panodpo import PanoDPOConfig, PanoDPOTrainer
+    from panodpo import PanoDPOTrainer
 
     model = copy.deepcopy(sft_model)
-    args = PanoDPOConfig(
-        output_dir=str(out_dir), max_steps=config.pref_steps, per_device_train_batch_size=config.pref_batch, learning_rate=config.pref_lr,
-        beta=config.beta, video_loss_weight=variant[0], text_loss_weight=variant[1], num_frames=config.frames,
-        rejected_video_strategy=variant[2], num_video_segments=5, frame_cache_size=4096, precompute_ref_log_probs=True,
-        gradient_checkpointing=False, report_to=[], save_strategy="no", logging_steps=50, disable_tqdm=True, seed=config.seed,
-        warmup_ratio=0.1, lr_scheduler_type="cosine", disable_dropout=True,
-    )
-    trainer = PanoDPOTrainer(model, args=args, train_dataset=Dataset.from_list(rows), processing_class=processor)
+    args = preference_args(config, variant, out_dir)
+    dataset = rows if isinstance(rows, Dataset) else Dataset.from_list(rows)
+    trainer = PanoDPOTrainer(model, args=args, train_dataset=dataset, processing_class=processor)
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
     trainer.train()
-    for entry in trainer.state.log_history:
-        if "loss" in entry:
+    for entry in trainer.state.log_history:  # every logging step's, and the run's mean loss (train_loss)
+        if "loss" in entry or "train_loss" in entry:
             log.append({"stage": str(variant), **{k: v for k, v in entry.items() if isinstance(v, (int, float))}})
     return trainer.model.eval()
