@@ -87,6 +87,24 @@ def summarize_world(seed_results: list[dict]) -> str:
         for control in controls:
             lines.append(f"| {control} | " + " | ".join(format_interval(comparisons[control][name], 2 if "margin" in name else 1) for name, _, _ in COMPARED) + " |")
 
+    # With other objectives beside PanoDPO (zero-shot rows: mDPO, VistaDPO, IPO-PanoDPO), each against vanilla DPO too.
+    methods = [row for row in rows if row not in ("SFT", "vanilla DPO", "Prompt")]
+    if "vanilla DPO" in rows and len(methods) > 1 and len(seed_results) > 1:
+        lines += [
+            "",
+            "Paired differences row − vanilla DPO, per seed (same SFT model, data and benchmark): mean [95% paired t-interval "
+            "over seeds] and k/n, the seeds where the sign favours the row.",
+            "",
+            "| row − vanilla DPO | " + " | ".join(f"Δ {name}" for name, _, _ in COMPARED) + " |",
+            "|---|" + "---|" * len(COMPARED),
+        ]
+        for method in methods:
+            both = [r for r in seed_results if method in r["metrics"] and "vanilla DPO" in r["metrics"]]
+            if len(both) < 2:
+                continue
+            against = paired_comparisons(both, method, ["vanilla DPO"])["vanilla DPO"]
+            lines.append(f"| {method} | " + " | ".join(format_interval(against[name], 2 if "margin" in name else 1) for name, _, _ in COMPARED) + " |")
+
     lines += ["", "Per seed, ITS FR / ITS T-Acc / ITS margin:", "", "| Method | " + " | ".join(f"seed {r['seed']}" for r in seed_results) + " |",
               "|---|" + "---|" * len(seed_results)]
     for row in rows:
