@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--worlds", nargs="+", choices=list(WORLDS), default=None,
                    help="training worlds: canonical (every video in its task's order), mixed (25%% edited, the answer follows the video) "
                         f"(default: in-format {' '.join(SETUP_WORLDS['in-format'])}; zero-shot {' '.join(SETUP_WORLDS['zero-shot'])})")
-    p.add_argument("--tune", action="store_true", help="run the tuning grid (tuning.md) on the tuning seeds instead of the reported run")
+    p.add_argument("--tune", action="store_true", help="run the tuning grid on the tuning seeds instead of the reported run (writes tuning.md and tuning.json into --out)")
     p.add_argument("--pooled", action="store_true", help="with --tune: one choice for all --worlds, on their tuning runs pooled")
     p.add_argument("--train-videos", type=int, default=defaults.train_videos, help="videos in the training world (default: %(default)s)")
     p.add_argument("--test-videos", type=int, default=defaults.test_videos, help="videos the benchmark is built from (default: %(default)s)")
