@@ -33,16 +33,16 @@ def tiny():
 class WrongCache(HFVideoLM):
     """A model whose continuation from the KV cache is off (as a new cache kind could be)."""
 
-    def _continue(self, prefix, cache, ids):
-        logits, cache = super()._continue(prefix, cache, ids)
+    def _continue(self, prefix, cache, ids, offset=0):
+        logits, cache = super()._continue(prefix, cache, ids, offset)
         return logits * 1.5, cache
 
 
 class WrongCachedDecoding(HFVideoLM):
     """Decoding from the cache picks other tokens (the logits reversed over the vocabulary)."""
 
-    def _continue(self, prefix, cache, ids):
-        logits, cache = super()._continue(prefix, cache, ids)
+    def _continue(self, prefix, cache, ids, offset=0):
+        logits, cache = super()._continue(prefix, cache, ids, offset)
         return logits.flip(-1), cache
 
 
