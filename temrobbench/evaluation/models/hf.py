@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from temrobbench.utils.hub_checks import check_model_source
-from temrobbench.processor_inputs import adds_special_tokens, chat_prompt, template_switches, token_type_switches, video_kwargs
+from temrobbench.processor_inputs import adds_special_tokens, chat_prompt, token_type_switches, video_kwargs
 from temrobbench.prompt import video_chat_messages
 from temrobbench.rope_positions import first_text_position, rope_index_function
 from temrobbench.evaluation.requests import VideoLMRequest
@@ -86,7 +86,6 @@ class HFVideoLM(VideoLM):
         #: Per scoring (``likelihood``, ``choice``, ``generate``): the outcome of the self-check
         #: (:meth:`_check_outcome`), made on the first group of queries that took a fast path.
         self.fast_path_check: dict[str, dict[str, Any]] = {}
-        self._template_switches = template_switches(processor, enable_thinking)
         # Token types the model needs and its processor returns only when asked (Cosmos3 Edge).
         self._token_type_switches = token_type_switches(processor, model)
         if use_video and getattr(processor, "video_processor", None) is None:
