@@ -39,7 +39,7 @@ def train_sft(model, processor, examples: list[dict], config, log: list) -> None
     """Plain supervised fine-tuning on the answers (loss on answer tokens only)."""
     import torch
 
-    from temrobbench.processor_inputs import adds_special_tokens, template_switches, video_kwargs
+    from temrobbench.processor_inputs import adds_special_tokens, chat_prompt, video_kwargs
     from temrobbench.prompt import video_chat_messages
 
     from panodpo.media import load_frames
@@ -50,8 +50,7 @@ def train_sft(model, processor, examples: list[dict], config, log: list) -> None
         if example["video"] not in frames:  # a path: every question of a video shares its frames
             frames[example["video"]] = load_frames(example["video"], config.frames)
         # The evaluation adapter's prompt (messages, template switches, special tokens, frame timing).
-        prompt = processor.apply_chat_template(video_chat_messages(example["question"]), add_generation_prompt=True, tokenize=False,
-                                               **template_switches(processor))
+        prompt = chat_prompt(processor, video_chat_messages(example["question"]))
         full = prompt + example["answer"] + processor.tokenizer.eos_token
         video = video_kwargs([frames[example["video"]]], processor)
         special = adds_special_tokens(processor.tokenizer, prompt)
